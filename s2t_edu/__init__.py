@@ -1,1 +1,41 @@
+"""s2t_edu: how a speech encoder-decoder model works, one readable function at a time.
 
+Each public function re-does one step of Hugging Face's ``SpeechEncoderDecoderModel`` and is
+tested to give the same numbers (see tests/). Read them in this order:
+
+config -> frames -> projection -> labels -> loss -> forward -> doctor
+"""
+
+from .config import compose_config, config_changes
+from .doctor import Finding, doctor
+from .errors import S2TEduError
+from .forward import EncoderPass, ForwardTrace, encode, forward_step_by_step
+from .frames import encoder_attention_mask, encoder_output_lengths, minimum_input_length
+from .labels import IGNORE_INDEX, pad_to_ignore_index, shift_tokens_right
+from .loss import seq2seq_loss
+from .model import build_model
+from .projection import build_projection, projection_needed
+from .show import show
+
+__all__ = [
+    "IGNORE_INDEX",
+    "EncoderPass",
+    "Finding",
+    "ForwardTrace",
+    "S2TEduError",
+    "build_model",
+    "build_projection",
+    "compose_config",
+    "config_changes",
+    "doctor",
+    "encode",
+    "encoder_attention_mask",
+    "encoder_output_lengths",
+    "forward_step_by_step",
+    "minimum_input_length",
+    "pad_to_ignore_index",
+    "projection_needed",
+    "seq2seq_loss",
+    "shift_tokens_right",
+    "show",
+]

@@ -10,7 +10,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Corpora and converted checkpoints are built once per checkout, not once per test.
-os.environ.setdefault("S2T_EDU_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "s2t_edu"))
+os.environ.setdefault(
+    "S2T_EDU_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "s2t_edu")
+)
 
 import torch  # noqa: E402
 import transformers  # noqa: E402

@@ -1,0 +1,52 @@
+# s2t_edu: every command sets up .venv first if it is missing or out of date.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.s2t_edu-installed
+# Single source of truth for pins: pyproject.toml.
+TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[0-9.]*\)".*/\1/p' pyproject.toml)
+NO_DEPS_PINS := $(shell sed -n 's/^no_deps = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
+# This machine's pip config lists local index folders that may not exist; hide that noise only.
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: help setup lab test lint format clean-venv
+
+help:
+	@echo "make lab    - set up .venv if needed, then open the course in JupyterLab"
+	@echo "make test   - set up .venv if needed, then run ruff and the whole test suite"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> Setting up $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "==> Installing $(TORCH_PIN) first (CPU wheel; an unpinned torch pulls GBs of CUDA)"
+	@$(BIN)/pip install --quiet $(TORCH_PIN) 2>&1 | $(QUIET_PIP)
+	@echo "==> Installing the pinned course stack from pyproject.toml"
+	@$(BIN)/pip install --quiet -e ".[dev]" 2>&1 | $(QUIET_PIP)
+	@echo "==> Installing $(NO_DEPS_PINS) without its declared dependencies"
+	@$(BIN)/pip install --quiet --no-deps $(NO_DEPS_PINS) 2>&1 | $(QUIET_PIP)
+	@$(BIN)/python -c "import torch, transformers, s2t_edu; print('==> Ready: torch', torch.__version__, '| transformers', transformers.__version__)"
+	@touch $@
+
+lab: setup
+	@echo "==> Opening JupyterLab on notebooks/ (Ctrl-C to stop)"
+	@$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	@echo "==> ruff check + format --check"
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+
+test: lint
+	@echo "==> pytest (library, notebooks)"
+	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/pytest
+
+format: setup
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+clean-venv:
+	rm -rf $(VENV)

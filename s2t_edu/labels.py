@@ -1,0 +1,84 @@
+"""Labels and decoder inputs: teacher forcing in one shift.
+
+During training the decoder reads the *correct* previous tokens (teacher forcing). So its input
+at step t is the label at step t-1, and its first input is a start token:
+
+    labels            =  [  the   cat   sat  </s>  -100  -100 ]
+    decoder_input_ids =  [ <s>    the   cat   sat  </s>   pad ]
+
+``-100`` marks positions the loss must ignore (padding). It is PyTorch's
+``CrossEntropyLoss(ignore_index=-100)`` default; it is not a token, so it must become the pad
+id before it reaches the embedding table.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import S2TEduError
+
+IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
+
+
+def check_labels(labels) -> torch.LongTensor:
+    """Return ``labels`` as a 2-D LongTensor, or raise an error that says how to fix them."""
+    if not isinstance(labels, torch.Tensor):
+        labels = torch.as_tensor(labels)
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise S2TEduError(
+            "labels must be integer token ids",
+            "build them with the tokenizer (return_tensors='pt') or call labels.long()",
+            seen=labels.dtype,
+        )
+    if labels.dim() != 2:
+        raise S2TEduError(
+            "labels must have shape (batch, target_length)",
+            "for a single sentence use labels[None] (or unsqueeze(0))",
+            seen=tuple(labels.shape),
+        )
+    if labels.shape[0] == 0:
+        raise S2TEduError(
+            "labels is an empty batch", "pass at least one sentence", seen=tuple(labels.shape)
+        )
+    return labels.long()
+
+
+SPECIAL_TOKEN_SOURCES = {
+    "decoder_start_token_id": "tokenizer.cls_token_id for BERT, tokenizer.bos_token_id for GPT-2",
+    "pad_token_id": "tokenizer.pad_token_id; GPT-2 has none: use tokenizer.eos_token_id",
+    "eos_token_id": "tokenizer.sep_token_id for BERT, tokenizer.eos_token_id for GPT-2",
+}
+
+
+def check_special_token_id(name: str, value) -> int:
+    """Special ids are read from the config; None there is the #1 cause of confusing crashes."""
+    if value is None:
+        source = SPECIAL_TOKEN_SOURCES.get(name, "the id from your decoder's tokenizer")
+        raise S2TEduError(
+            f"{name} is not set",
+            f"set model.config.{name} before training or generating ({source})",
+        )
+    return int(value)
+
+
+def shift_tokens_right(labels, pad_token_id: int, decoder_start_token_id: int) -> torch.LongTensor:
+    """``decoder_input_ids`` for teacher forcing: prepend the start token, drop the last label,
+    and turn every ``-100`` into ``pad_token_id``."""
+    labels = check_labels(labels)
+    pad_token_id = check_special_token_id("pad_token_id", pad_token_id)
+    decoder_start_token_id = check_special_token_id(
+        "decoder_start_token_id", decoder_start_token_id
+    )
+    start = torch.full_like(labels[:, :1], decoder_start_token_id)
+    shifted = torch.cat([start, labels[:, :-1]], dim=1)
+    return shifted.masked_fill(shifted == IGNORE_INDEX, pad_token_id)
+
+
+def pad_to_ignore_index(token_ids, attention_mask) -> torch.LongTensor:
+    """Labels from padded tokenizer output: every padded position becomes ``-100``.
+
+    Use the attention mask, not ``== pad_token_id``: for GPT-2-style tokenizers pad and EOS are
+    the same id, and the EOS we want the model to learn must stay.
+    """
+    token_ids = torch.as_tensor(token_ids)
+    return token_ids.masked_fill(torch.as_tensor(attention_mask) == 0, IGNORE_INDEX).long()

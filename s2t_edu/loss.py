@@ -1,0 +1,53 @@
+"""The training loss: mean cross-entropy of the next token over non-ignored positions.
+
+For each position with a real label y, the model pays ``-log p(y)``; positions labelled -100
+cost nothing and do not count in the mean. With label smoothing eps the target is a mixture:
+``(1-eps) * one_hot(y) + eps * uniform``, so the cost becomes
+``(1-eps) * -log p(y) + eps * mean_over_vocab(-log p(v))`` (PyTorch's definition).
+
+Computed in float32 whatever the logits' dtype: log-softmax in half precision over a 30k-word
+vocabulary loses the small probabilities and can produce inf/NaN (speechbrain#1803).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import S2TEduError
+from .labels import IGNORE_INDEX, check_labels
+
+
+def seq2seq_loss(logits: torch.Tensor, labels, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean token cross-entropy, equal to the loss ``SpeechEncoderDecoderModel`` returns."""
+    labels = check_labels(labels).to(logits.device)
+    if logits.shape[:2] != labels.shape:
+        raise S2TEduError(
+            "logits (batch, length, vocab) and labels (batch, length) disagree in batch or length",
+            "compute the logits from decoder_input_ids = shift_tokens_right(labels, ...), "
+            "which has the labels' shape",
+            seen=(tuple(logits.shape), tuple(labels.shape)),
+        )
+    if not 0.0 <= label_smoothing < 1.0:
+        raise S2TEduError("label_smoothing must be in [0, 1)", "use e.g. 0.1", seen=label_smoothing)
+    vocab_size = logits.shape[-1]
+    counted = labels != IGNORE_INDEX
+    if not counted.any():
+        raise S2TEduError(
+            "every label is -100, so there is no token to learn from (the loss would be NaN)",
+            "check the collator: only padding positions should be replaced by -100",
+        )
+    bad = labels[counted & ((labels < 0) | (labels >= vocab_size))]
+    if bad.numel():
+        raise S2TEduError(
+            f"labels contain ids outside the decoder vocabulary [0, {vocab_size})",
+            "use the decoder's own tokenizer, and -100 (not another negative number) for padding",
+            seen=bad.unique()[:5].tolist(),
+        )
+
+    log_probs = torch.log_softmax(logits.float(), dim=-1)[counted]  # (tokens, vocab)
+    targets = labels[counted]
+    nll = -log_probs.gather(-1, targets[:, None]).squeeze(-1)  # -log p(correct token)
+    if label_smoothing == 0.0:
+        return nll.mean()
+    uniform_cost = -log_probs.mean(dim=-1)  # cross-entropy against the uniform distribution
+    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform_cost).mean()
