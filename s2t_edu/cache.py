@@ -98,10 +98,15 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
             return target
         if target.exists():
             shutil.rmtree(target)  # damaged or half-deleted: rebuild from scratch
+        # Builders hold the lock while building, so any build folder seen now was orphaned by a
+        # killed process (SIGKILL skips the cleanup below): reclaim its space.
+        for orphan in target.parent.glob(f".{target.name}.building-*"):
+            shutil.rmtree(orphan, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
         try:
             build(tmp)
             write_manifest(tmp)
+            tmp.chmod(0o755)  # mkdtemp makes it owner-only; a finished cache is readable by all
             os.replace(tmp, target)
         except BaseException:  # Ctrl-C included: leave no half-built directory behind
             shutil.rmtree(tmp, ignore_errors=True)

