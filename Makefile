@@ -11,11 +11,14 @@ NO_DEPS_PINS := $(shell sed -n 's/^no_deps = \[\(.*\)\]/\1/p' pyproject.toml | t
 # This machine's pip config lists local index folders that may not exist; hide that noise only.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help setup lab test lint format clean-venv
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+
+.PHONY: help setup lab test lint notebooks format clean-venv
 
 help:
 	@echo "make lab    - set up .venv if needed, then open the course in JupyterLab"
 	@echo "make test   - set up .venv if needed, then run ruff and the whole test suite"
+	@echo "make notebooks - re-execute the notebooks (after changing s2t_edu/ or a notebook)"
 
 setup: $(STAMP)
 
@@ -41,8 +44,11 @@ lint: setup
 	@$(BIN)/ruff format --check .
 
 test: lint
-	@echo "==> pytest (library, notebooks)"
-	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/pytest
+	@echo "==> pytest: library tests + nbval (strict: stored notebook outputs are compared)"
+	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/pytest tests notebooks $(NBVAL)
+
+notebooks: setup
+	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python tools/notebooks.py execute $(NB)
 
 format: setup
 	@$(BIN)/ruff format .

@@ -14,6 +14,7 @@ from .frames import encoder_attention_mask, encoder_output_lengths, minimum_inpu
 from .labels import IGNORE_INDEX, pad_to_ignore_index, shift_tokens_right
 from .loss import seq2seq_loss
 from .model import build_model
+from .profile import by_profile, full_run
 from .projection import build_projection, projection_needed
 from .show import show
 
@@ -25,6 +26,7 @@ __all__ = [
     "S2TEduError",
     "build_model",
     "build_projection",
+    "by_profile",
     "compose_config",
     "config_changes",
     "doctor",
@@ -32,6 +34,7 @@ __all__ = [
     "encoder_attention_mask",
     "encoder_output_lengths",
     "forward_step_by_step",
+    "full_run",
     "minimum_input_length",
     "pad_to_ignore_index",
     "projection_needed",
