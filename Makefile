@@ -13,11 +13,12 @@ QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || tru
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 
-.PHONY: help setup lab test lint notebooks format clean-venv
+.PHONY: help setup lab test lint notebooks book format clean-venv
 
 help:
 	@echo "make lab    - set up .venv if needed, then open the course in JupyterLab"
 	@echo "make test   - set up .venv if needed, then run ruff and the whole test suite"
+	@echo "make book   - build the course website into book/_build/html (EXECUTE=1 re-runs notebooks)"
 	@echo "make notebooks - re-execute the notebooks (after changing s2t_edu/ or a notebook)"
 
 setup: $(STAMP)
@@ -46,6 +47,11 @@ lint: setup
 test: lint
 	@echo "==> pytest: library tests + nbval (strict: stored notebook outputs are compared)"
 	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/pytest tests notebooks $(NBVAL)
+
+book: setup
+	@echo "==> Building the Jupyter Book site (offline, warnings are errors)$(if $(EXECUTE), after re-executing the notebooks,)"
+	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python tools/build_book.py $(if $(EXECUTE),--execute,)
+	@echo "==> Open book/_build/html/index.html in a browser"
 
 notebooks: setup
 	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python tools/notebooks.py execute $(NB)

@@ -59,7 +59,7 @@ class Alignment:
 
     @property
     def errors(self) -> int:
-        """S + D + I: the Levenshtein distance."""
+        """The Levenshtein distance, S + D + I."""
         return len(self.ops) - self.hits
 
     def __str__(self) -> str:
@@ -138,7 +138,7 @@ class ErrorCounts:
 
     @property
     def reference_length(self) -> int:
-        """N: every reference token is a hit, a substitution or a deletion."""
+        """How many reference tokens there are (N); each is a hit, a substitution or a deletion."""
         return self.hits + self.substitutions + self.deletions
 
     @property

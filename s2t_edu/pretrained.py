@@ -129,7 +129,7 @@ def resolve(name: str) -> str:
     """A local directory for a zoo name; an existing directory or a hub id is returned unchanged.
 
     Zoo checkpoints are built on first use (Whisper: converted once, ~6 s, into the s2t_edu
-    cache). Raises :class:`S2TEduError` for anything else, listing the zoo names.
+    cache). Raises :class:`~s2t_edu.errors.S2TEduError` for anything else, listing the zoo names.
     """
     if isinstance(name, Path):
         name = str(name)
