@@ -3,10 +3,11 @@
 Each public function re-does one step of Hugging Face's ``SpeechEncoderDecoderModel`` and is
 tested to give the same numbers (see tests/). Read them in this order:
 
-config -> frames -> projection -> labels -> loss -> forward -> doctor
+config -> frames -> projection -> labels -> loss -> forward -> doctor -> decoding/
 """
 
 from .config import compose_config, config_changes
+from .decoding import BeamSearchOutput, beam_search, greedy_decode, sample
 from .doctor import Finding, doctor
 from .errors import S2TEduError
 from .forward import EncoderPass, ForwardTrace, encode, forward_step_by_step
@@ -20,10 +21,12 @@ from .show import show
 
 __all__ = [
     "IGNORE_INDEX",
+    "BeamSearchOutput",
     "EncoderPass",
     "Finding",
     "ForwardTrace",
     "S2TEduError",
+    "beam_search",
     "build_model",
     "build_projection",
     "by_profile",
@@ -35,9 +38,11 @@ __all__ = [
     "encoder_output_lengths",
     "forward_step_by_step",
     "full_run",
+    "greedy_decode",
     "minimum_input_length",
     "pad_to_ignore_index",
     "projection_needed",
+    "sample",
     "seq2seq_loss",
     "shift_tokens_right",
     "show",

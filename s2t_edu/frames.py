@@ -76,6 +76,15 @@ def encoder_attention_mask(encoder_config: PreTrainedConfig, attention_mask) -> 
             "pad audio at the end, as feature extractors do with padding=True",
         )
     input_lengths = attention_mask.long().sum(dim=-1)
+    too_short = (input_lengths < minimum_input_length(encoder_config)).nonzero().flatten().tolist()
+    if too_short:
+        # transformers would silently turn such a row's empty mask into an all-ones mask.
+        raise S2TEduError(
+            f"clips {too_short[:5]} are shorter than the encoder's receptive field "
+            f"({minimum_input_length(encoder_config)} samples), so they yield no frame at all",
+            "drop those clips or pad them with silence before the feature extractor",
+            seen=input_lengths[too_short[:5]].tolist(),
+        )
     total_frames = int(encoder_output_lengths(encoder_config, attention_mask.shape[-1]))
     kept_frames = encoder_output_lengths(encoder_config, input_lengths)
     frame_index = torch.arange(total_frames, device=attention_mask.device)

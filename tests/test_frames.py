@@ -133,3 +133,14 @@ def test_unknown_encoder_family_is_refused():
 
     with pytest.raises(S2TEduError, match="no frame-length rule"):
         encoder_output_lengths(BertConfig(), 100)
+
+
+def test_a_padded_row_shorter_than_the_receptive_field_is_refused():
+    """Padding hides it from the shape check; transformers would give that row an all-ones mask."""
+    config = encoder_configs()["hubert"]
+    mask = torch.zeros(2, 4000, dtype=torch.long)
+    mask[0, :], mask[1, :50] = 1, 1  # row 1: 50 samples < 130-sample receptive field
+    with pytest.raises(
+        S2TEduError, match=r"clips \[1\] are shorter than the encoder's receptive field"
+    ):
+        encoder_attention_mask(config, mask)

@@ -1,0 +1,204 @@
+"""Benchmark: our decoders vs ``model.generate`` on the same inputs, in one run.
+
+    .venv/bin/python benchmarks/decode.py            # 2 threads, writes benchmarks/results/decode_cpu.md
+    .venv/bin/python benchmarks/decode.py --profile  # where the time goes, ours vs generate
+
+Models are random (nothing to download): a tiny one (wav2vec2 hidden 32 + BERT hidden 40, 2 layers)
+and a MiniLM-sized decoder (BERT hidden 384, 6 layers, 12 heads, vocab 30522) on the same tiny
+encoder. Random models never emit EOS, so every run makes exactly ``max_new_tokens`` steps: the
+same work on both sides. Each timing is the median of ``--repeats`` runs, ours and generate
+interleaved so that background load hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers import BertConfig, Wav2Vec2Config  # noqa: E402
+
+from s2t_edu.decoding import beam_search, greedy_decode, sample  # noqa: E402
+from s2t_edu.model import build_model  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+RESULTS = Path(__file__).parent / "results" / "decode_cpu.md"
+
+ENCODER = dict(
+    conv_dim=(16, 16, 16),
+    conv_kernel=(10, 5, 5),
+    conv_stride=(5, 5, 5),
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=37,
+    num_conv_pos_embeddings=8,
+    num_conv_pos_embedding_groups=4,
+)
+DECODERS = {
+    "tiny (h40, 2 layers)": BertConfig(
+        vocab_size=99,
+        hidden_size=40,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=48,
+    ),
+    "MiniLM-sized (h384, 6 layers)": BertConfig(
+        vocab_size=30522,
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+    ),
+}
+
+
+def build(decoder_config):
+    """A random model with the three special ids set (both homes, as generate reads them)."""
+    model = build_model(Wav2Vec2Config(**ENCODER), decoder_config, seed=0)
+    for source in (model.config, model.generation_config):
+        source.decoder_start_token_id, source.pad_token_id, source.eos_token_id = 1, 0, 2
+    return model
+
+
+def cases(max_new_tokens):
+    """(name, ours, generate) pairs; each callable takes (model, inputs, mask) and returns tokens."""
+    n = max_new_tokens
+    return [
+        (
+            "greedy",
+            lambda m, x, a: greedy_decode(m, x, a, max_new_tokens=n),
+            lambda m, x, a: m.generate(
+                x, attention_mask=a, do_sample=False, num_beams=1, max_new_tokens=n
+            ),
+        ),
+        (
+            "beam (4)",
+            lambda m, x, a: beam_search(m, x, 4, a, max_new_tokens=n).sequences,
+            lambda m, x, a: m.generate(x, attention_mask=a, num_beams=4, max_new_tokens=n),
+        ),
+        (
+            "sample (top-k 50)",
+            lambda m, x, a: (torch.manual_seed(0), sample(m, x, a, max_new_tokens=n))[1],
+            lambda m, x, a: (
+                torch.manual_seed(0),
+                m.generate(x, attention_mask=a, do_sample=True, max_new_tokens=n),
+            )[1],
+        ),
+    ]
+
+
+def inputs_for(batch):
+    """Clips of different lengths (0.1 s to 0.2 s) with their padding mask."""
+    generator = torch.Generator().manual_seed(batch)
+    lengths = [3200 - 200 * (i % 8) for i in range(batch)]
+    audio, mask = (
+        torch.zeros(batch, max(lengths)),
+        torch.zeros(batch, max(lengths), dtype=torch.long),
+    )
+    for row, length in enumerate(lengths):
+        audio[row, :length], mask[row, :length] = torch.randn(length, generator=generator), 1
+    return audio, mask
+
+
+def timed(fn, *args):
+    """Wall time of ``fn(*args)`` in milliseconds, and its result."""
+    start = time.perf_counter()
+    result = fn(*args)
+    return 1000 * (time.perf_counter() - start), result
+
+
+@torch.no_grad()
+def measure(repeats, max_new_tokens):
+    rows = []
+    for model_name, config in DECODERS.items():
+        model = build(config)
+        for batch in (1, 8):
+            audio, mask = inputs_for(batch)
+            for name, ours, theirs in cases(max_new_tokens):
+                ours(model, audio, mask), theirs(model, audio, mask)  # warm-up
+                ours_ms, gen_ms, same = [], [], True
+                for _ in range(repeats):  # interleaved, so load drifts hit both
+                    t, a = timed(ours, model, audio, mask)
+                    u, b = timed(theirs, model, audio, mask)
+                    ours_ms.append(t), gen_ms.append(u)
+                    same &= a.shape == b.shape and bool(torch.equal(a, b))
+                o, g = statistics.median(ours_ms), statistics.median(gen_ms)
+                rows.append((model_name, batch, name, g, o, g / o, same))
+                print(
+                    f"{model_name:30s} b={batch} {name:18s} generate {g:8.1f} ms  ours {o:8.1f} ms  "
+                    f"speed-up {g / o:5.2f}x  identical={same}",
+                    flush=True,
+                )
+    return rows
+
+
+def write_table(rows, args):
+    lines = [
+        "# Decoding benchmark: s2t_edu.decoding vs model.generate (CPU)",
+        "",
+        f"Command: `.venv/bin/python benchmarks/decode.py --threads {args.threads} --repeats {args.repeats} "
+        f"--max-new-tokens {args.max_new_tokens}`  ",
+        f"torch {torch.__version__}, transformers {transformers.__version__}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs visible. Median of {args.repeats} interleaved runs.",
+        "",
+        "| decoder | batch | strategy | generate ms | ours ms | speed-up | tokens identical |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {m} | {b} | {s} | {g:.1f} | {o:.1f} | {r:.2f}x | {'yes' if same else 'NO'} |"
+        for m, b, s, g, o, r, same in rows
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+def profile(max_new_tokens):
+    """cProfile of beam search on the tiny model, batch 8: ours, then generate."""
+    model, (audio, mask) = build(DECODERS["tiny (h40, 2 layers)"]), inputs_for(8)
+    for label, fn in [
+        ("ours", lambda: beam_search(model, audio, 4, mask, max_new_tokens=max_new_tokens)),
+        (
+            "generate",
+            lambda: model.generate(
+                audio, attention_mask=mask, num_beams=4, max_new_tokens=max_new_tokens
+            ),
+        ),
+    ]:
+        fn()
+        profiler = cProfile.Profile()
+        with torch.no_grad():
+            for _ in range(5):
+                profiler.runcall(fn)
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+        print(f"=== {label} ===\n{out.getvalue()}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--max-new-tokens", type=int, default=20)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.profile:
+        profile(args.max_new_tokens)
+        return
+    write_table(measure(args.repeats, args.max_new_tokens), args)
+
+
+if __name__ == "__main__":
+    main()
