@@ -20,6 +20,8 @@ help:
 	@echo "make test   - set up .venv if needed, then run ruff and the whole test suite"
 	@echo "make book   - build the course website into book/_build/html (EXECUTE=1 re-runs notebooks)"
 	@echo "make notebooks - re-execute the notebooks (after changing s2t_edu/ or a notebook)"
+	@echo "make student-version - exercise notebooks without solutions -> build/student/"
+	@echo "make grade SUBMISSIONS=dir - grade dir/<student>/*.ipynb -> build/grades.csv + build/feedback/"
 
 setup: $(STAMP)
 
@@ -34,6 +36,9 @@ $(STAMP): pyproject.toml
 	@$(BIN)/pip install --quiet --no-deps $(NO_DEPS_PINS) 2>&1 | $(QUIET_PIP)
 	@$(BIN)/python -c "import torch, transformers, s2t_edu; print('==> Ready: torch', torch.__version__, '| transformers', transformers.__version__)"
 	@touch $@
+
+# Teachers: make student-version, make grade SUBMISSIONS=dir (see notebooks/exercises/README.md)
+include exercises.mk
 
 lab: setup
 	@echo "==> Opening JupyterLab on notebooks/ (Ctrl-C to stop)"

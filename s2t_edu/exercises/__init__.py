@@ -1,0 +1,49 @@
+"""Classroom exercises: checks that run a student's function on hidden cases and name the mistake.
+
+    from s2t_edu.exercises import check_top_p
+    check_top_p(my_top_p)     # ✓ all hidden cases pass, or ✗ + "kept the wrong side" + a hint
+
+runner.py runs and compares (with a time limit per call), cases.py makes the hidden cases,
+mistakes.py holds the classic wrong solutions with their hints, checks.py one check per
+exercise, concepts.py the multiple-choice questions. The notebooks are notebooks/exercises/.
+"""
+
+from .checks import (
+    EXERCISES,
+    check_beam_step,
+    check_compose_config,
+    check_encoder_output_lengths,
+    check_greedy_decode,
+    check_make_labels,
+    check_projection,
+    check_seq2seq_loss,
+    check_shift_tokens_right,
+    check_top_p,
+    check_wer,
+)
+from .concepts import QUESTIONS, check_concept
+from .references import ToyDecoder
+from .result import CheckResult, ExerciseFailed
+from .runner import Exercise, Mistake, check
+
+__all__ = [
+    "EXERCISES",
+    "QUESTIONS",
+    "CheckResult",
+    "Exercise",
+    "ExerciseFailed",
+    "Mistake",
+    "ToyDecoder",
+    "check",
+    "check_beam_step",
+    "check_compose_config",
+    "check_concept",
+    "check_encoder_output_lengths",
+    "check_greedy_decode",
+    "check_make_labels",
+    "check_projection",
+    "check_seq2seq_loss",
+    "check_shift_tokens_right",
+    "check_top_p",
+    "check_wer",
+]
