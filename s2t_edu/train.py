@@ -1,0 +1,257 @@
+"""Fine-tuning in one screen: forward, loss, backward, clip, optimizer and schedule step — and WER.
+
+    batch --model (teacher forcing)--> logits --seq2seq_loss (fp32)--> loss --backward--> grads
+    grads --clip to norm 1--> AdamW step --> learning-rate schedule step --> zero grads
+
+:func:`train` is the whole loop; :func:`train_step` one turn of it; :func:`evaluate` the WER of
+greedy transcripts. ``python -m s2t_edu.finetune`` runs the same steps with checkpoints,
+resume, a progress bar and plots; ``Seq2SeqTrainer`` gives the same losses (tests/test_train.py).
+
+A batch is what a collator returns: ``labels`` plus the encoder's input (``input_features`` or
+``input_values``, maybe ``attention_mask``) — or ``encoder_outputs`` when the encoder is frozen
+and its outputs were computed once (``s2t_edu.encoder_cache``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+from .labels import shift_tokens_right
+from .loss import seq2seq_loss
+from .metrics import wer
+
+
+def set_seed(seed: int) -> None:
+    """Seed every generator training touches: Python, NumPy, torch (dropout, init)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    """The state of every generator, for a checkpoint (resume continues the same random stream)."""
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Undo :func:`rng_state`: put every generator back where the checkpoint left it."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def freeze_encoder(model) -> None:
+    """Stop training the speech encoder (its outputs can then be cached once)."""
+    for parameter in model.encoder.parameters():
+        parameter.requires_grad_(False)
+
+
+def make_optimizer(model, lr: float = 3e-4, weight_decay: float = 0.0) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters, with Trainer's defaults (betas 0.9/0.999, eps 1e-8)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+
+
+def make_schedule(optimizer, warmup_steps: int, total_steps: int | None):
+    """Linear warm-up, then linear decay to 0 at ``total_steps`` (constant if that is unknown)."""
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    if total_steps is None:  # a time budget: the number of steps is not known in advance
+        return get_constant_schedule_with_warmup(optimizer, warmup_steps)
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+
+def autocast_for(device: torch.device | str):
+    """bf16 autocast on CUDA (matmuls in bf16, the loss stays fp32); nothing on CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls left over use TF32 cores
+        torch.backends.cudnn.allow_tf32 = True
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch, device):
+    """Move every tensor of a (nested) batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    if isinstance(batch, tuple | list):
+        return type(batch)(to_device(value, device) for value in batch)
+    return batch
+
+
+def compute_loss(model, batch: dict, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Teacher-forced forward pass and the fp32 loss — what ``model(**batch).loss`` computes."""
+    inputs = {key: value for key, value in batch.items() if key != "labels"}
+    labels = batch["labels"]
+    config = model.config
+    decoder_input_ids = shift_tokens_right(
+        labels, config.pad_token_id, config.decoder_start_token_id
+    )
+    logits = model(**inputs, decoder_input_ids=decoder_input_ids, use_cache=False).logits
+    return seq2seq_loss(logits, labels, label_smoothing)  # log-softmax in fp32 even under bf16
+
+
+def train_step(
+    model, batch, optimizer, scheduler, max_grad_norm: float = 1.0, autocast=None, backward=None
+) -> float:
+    """One optimisation step on one batch; returns the batch's loss.
+
+    ``backward`` defaults to ``loss.backward``; ``accelerate`` passes its own (it scales and
+    synchronises gradients across GPUs).
+    """
+    with autocast or contextlib.nullcontext():
+        loss = compute_loss(model, batch)
+    (backward or torch.Tensor.backward)(loss)
+    if max_grad_norm:  # rescale all gradients together if their global norm exceeds the limit
+        torch.nn.utils.clip_grad_norm_(
+            [p for p in model.parameters() if p.requires_grad], max_grad_norm
+        )
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def batch_order(
+    n: int, batch_size: int, seed: int, steps: int, lengths=None, group: int = 50
+) -> list[list[int]]:
+    """The clips of every step: a fresh shuffle per epoch, a pure function of ``seed``.
+
+    Step k's batch never depends on what ran before, so a resumed run takes the same batches.
+    With ``lengths``, each run of ``group`` batches is sorted longest first (length-grouped
+    batches waste less compute on padding, as Trainer's ``group_by_length`` does).
+    """
+    stream: list[int] = []
+    epoch = 0
+    while len(stream) < steps * batch_size:
+        order = np.random.default_rng([seed, epoch]).permutation(n).tolist()
+        if lengths is not None:
+            size = group * batch_size
+            chunks = [order[i : i + size] for i in range(0, n, size)]
+            order = [i for chunk in chunks for i in sorted(chunk, key=lambda j: -lengths[j])]
+        stream += order
+        epoch += 1
+    return [stream[s * batch_size : (s + 1) * batch_size] for s in range(steps)]
+
+
+@torch.no_grad()
+def transcribe(model, batch: dict, tokenizer, max_new_tokens: int = 32) -> list[str]:
+    """Greedy transcripts of a batch: the one place the course's decoding is called from."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    model.eval()
+    if "encoder_outputs" in batch:  # cached frames: generate skips the encoder
+        frames = BaseModelOutput(last_hidden_state=batch["encoder_outputs"][0])
+        ids = model.generate(
+            encoder_outputs=frames, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
+        )
+    else:
+        from .decoding import greedy_decode
+
+        inputs = batch.get("input_features", batch.get("input_values"))
+        ids = greedy_decode(model, inputs, batch.get("attention_mask"), max_new_tokens)
+    return tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
+@torch.no_grad()
+def evaluate(model, dataset, collator, tokenizer, batch_size: int = 32, device="cpu") -> dict:
+    """Mean loss (teacher forcing) and WER (greedy transcripts) over ``dataset``; model in eval mode."""
+    model.eval()
+    references, hypotheses, losses = [], [], []
+    for start in range(0, len(dataset), batch_size):
+        rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        batch = to_device(collator(rows), device)
+        losses.append(compute_loss(model, batch).item() * len(rows))
+        hypotheses += transcribe(model, batch, tokenizer)
+        references += [row["text"] for row in rows]
+    return {
+        "eval_loss": sum(losses) / len(dataset),
+        "wer": wer(references, hypotheses),
+        "examples": list(zip(references[:3], hypotheses[:3], strict=True)),
+    }
+
+
+def train(
+    model,
+    train_set,
+    collator,
+    tokenizer,
+    *,
+    steps: int,
+    batch_size: int = 16,
+    lr: float = 3e-4,
+    warmup_steps: int = 50,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+    eval_set=None,
+    eval_every: int = 0,
+    device="cpu",
+    callback=None,
+) -> list[dict]:
+    """The whole fine-tuning loop; returns one record per step (loss, lr, and WER when evaluated).
+
+    ``callback(step, model)``, if given, runs after every step (e.g. to record attention maps).
+    """
+    set_seed(seed)
+    model.to(device).train()
+    optimizer = make_optimizer(model, lr)
+    scheduler = make_schedule(optimizer, warmup_steps, steps)
+    autocast = autocast_for(device)
+    history = []
+    for step, indices in enumerate(batch_order(len(train_set), batch_size, seed, steps), start=1):
+        batch = to_device(collator([train_set[i] for i in indices]), device)
+        record = {"step": step, "lr": scheduler.get_last_lr()[0]}
+        record["loss"] = train_step(model, batch, optimizer, scheduler, max_grad_norm, autocast)
+        if eval_set is not None and eval_every and (step % eval_every == 0 or step == steps):
+            record.update(evaluate(model, eval_set, collator, tokenizer, device=device))
+            model.train()
+        if callback is not None:
+            callback(step, model)
+        history.append(record)
+    return history
+
+
+@torch.no_grad()
+def cross_attention_map(model, batch: dict, tokenizer, row: int = 0, layer: int = -1):
+    """Cross-attention of one clip, (decoder tokens, audio frames), averaged over heads.
+
+    Teacher-forced on the reference transcript; returns ``(weights, token strings)``.
+    """
+    model.eval()
+    labels = batch["labels"][row : row + 1]
+    labels = labels[:, : int((labels != -100).sum())]
+    config = model.config
+    decoder_input_ids = shift_tokens_right(
+        labels, config.pad_token_id, config.decoder_start_token_id
+    )
+    inputs = {key: value for key, value in batch.items() if key != "labels"}
+    if "encoder_outputs" in inputs:
+        inputs["encoder_outputs"] = (inputs["encoder_outputs"][0][row : row + 1],)
+    else:
+        inputs = {key: value[row : row + 1] for key, value in inputs.items()}
+    # Fused attention kernels (sdpa) never form the weights: use the plain ("eager") one here.
+    before = model.decoder.config._attn_implementation
+    model.decoder.set_attn_implementation("eager")
+    try:
+        out = model(**inputs, decoder_input_ids=decoder_input_ids, output_attentions=True)
+    finally:
+        model.decoder.set_attn_implementation(before)
+    weights = out.cross_attentions[layer][0].mean(dim=0)  # (tokens, frames)
+    tokens = tokenizer.convert_ids_to_tokens(decoder_input_ids[0].tolist())
+    return weights.float().numpy(), tokens

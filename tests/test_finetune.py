@@ -1,0 +1,179 @@
+"""The command line: outputs, resume after kill -9 (same final weights), and bad input."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from train_helpers import write_tiny_checkpoints
+
+import s2t_edu.finetune as finetune
+from s2t_edu import S2TEduError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_dirs(tmp_path_factory):
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("tiny-models"))
+
+
+def _args(tiny_dirs, out, *extra):
+    encoder, decoder = tiny_dirs
+    return [
+        "--encoder", encoder, "--decoder", decoder, "--corpus", "tiny", "--batch-size", "4",
+        "--lr", "1e-3", "--warmup-steps", "2", "--eval-clips", "4", "--device", "cpu", "--quiet",
+        "--output-dir", str(out), *extra,
+    ]  # fmt: skip
+
+
+def _weights(out: Path) -> dict:
+    checkpoint = finetune.latest_checkpoint(out)
+    return torch.load(checkpoint / "state.pt", weights_only=False)["model"]
+
+
+# A child process that runs the CLI, each step slowed down so a kill lands mid-run.
+CHILD = textwrap.dedent(
+    """
+    import sys, time, torch
+    torch.set_num_threads(int(sys.argv[1]))
+    import s2t_edu.finetune as f
+    step = f.train_step
+    f.train_step = lambda *a, **k: (time.sleep(float(sys.argv[2])), step(*a, **k))[1]
+    sys.exit(f.main(sys.argv[3:]))
+    """
+)
+
+
+def _child(args, delay):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-c", CHILD, str(torch.get_num_threads()), str(delay), *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_run_writes_metrics_curves_checkpoint_and_model(tiny_dirs, tmp_path):
+    out = tmp_path / "run"
+    assert finetune.main(_args(tiny_dirs, out, "--steps", "6", "--eval-every", "3")) == 0
+    history = json.loads((out / "metrics.json").read_text())
+    assert [r["step"] for r in history] == list(range(1, 7))
+    assert [r["step"] for r in history if "wer" in r] == [3, 6]
+    assert all(r["audio_seconds_per_second"] > 0 for r in history)
+    assert (out / "metrics.csv").read_text().startswith("step,loss,lr,")
+    assert (out / "curves.png").stat().st_size > 1000
+    final = json.loads((out / "final_metrics.json").read_text())
+    assert {"test_wer", "test_unseen_voice_wer"} <= set(final)
+    assert finetune.latest_checkpoint(out).name == "step-000006"
+    assert (out / "model" / "model.safetensors").is_file()
+
+
+def test_kill_9_then_resume_gives_the_same_final_weights(tiny_dirs, tmp_path):
+    """Uninterrupted vs SIGKILLed at a random point after the first checkpoint, then resumed.
+
+    Bitwise equal: weights, optimizer moments, schedule and RNG states come back from the
+    checkpoint and step k's batch depends only on the seed, so the resumed run repeats exactly
+    the arithmetic of the uninterrupted one (same thread count, same machine).
+    """
+    steps = ["--steps", "16", "--save-every", "4", "--eval-every", "8", "--no-save-model"]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert finetune.main(_args(tiny_dirs, reference, *steps)) == 0
+
+    child = _child(_args(tiny_dirs, killed, *steps), delay=0.3)
+    deadline = time.monotonic() + 240
+    while finetune.latest_checkpoint(killed) is None and time.monotonic() < deadline:
+        assert child.poll() is None, child.communicate()[1].decode()[-2000:]
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not (killed / "final_metrics.json").exists(), "the run ended before the kill"
+    stopped_at = finetune.latest_checkpoint(killed).name
+    assert stopped_at != "step-000016"
+
+    assert finetune.main(_args(tiny_dirs, killed, *steps)) == 0  # the same command resumes
+    a, b = _weights(reference), _weights(killed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), f"weights differ after resuming {stopped_at}"
+    history = json.loads((killed / "metrics.json").read_text())
+    assert [r["step"] for r in history] == list(range(1, 17))
+
+
+def test_resuming_with_other_settings_is_refused(tiny_dirs, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert finetune.main(_args(tiny_dirs, out, "--steps", "2", "--eval-every", "0")) == 0
+    code = finetune.main(_args(tiny_dirs, out, "--steps", "2", "--eval-every", "0", "--lr", "5e-4"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "different settings" in err and "lr: saved 0.001, now 0.0005" in err
+
+
+def test_a_failed_save_keeps_the_last_good_checkpoint(tiny_dirs, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    real_save, calls = torch.save, []
+
+    def save_until_disk_full(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            Path(path).write_bytes(b"half a checkpoint")  # the disk fills up mid-write
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(finetune.torch, "save", save_until_disk_full)
+    with pytest.raises(S2TEduError, match="No space left.*step-000002.*is intact"):
+        finetune.run(finetune.parse_args(_args(tiny_dirs, out, "--steps", "6", "--save-every", "2",
+                                               "--eval-every", "0")))  # fmt: skip
+    assert finetune.latest_checkpoint(out).name == "step-000002"
+    assert _weights(out)  # loads
+    assert not list((out / "checkpoints").glob(".tmp-*"))
+
+
+def test_out_of_memory_becomes_advice(tiny_dirs, tmp_path, monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(finetune, "train_step", oom)
+    with pytest.raises(S2TEduError, match="does not fit in memory") as error:
+        finetune.run(finetune.parse_args(_args(tiny_dirs, tmp_path / "run", "--steps", "2")))
+    assert "--batch-size 2" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--encoder", "whisper-tiny", "did you mean 'whisper-tiny.en'"),
+        ("--corpus", "huge", "unknown corpus size"),
+        ("--device", "tpu", "unknown --device"),
+        ("--init", "pretrained", "invalid choice"),
+    ],
+)
+def test_bad_input_gets_a_clear_message(tiny_dirs, tmp_path, capsys, flag, value, message):
+    args = _args(tiny_dirs, tmp_path / "run", "--steps", "1", flag, value)  # the last one wins
+    try:
+        code = finetune.main(args)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cuda_requested_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(S2TEduError, match="no CUDA GPU"):
+        finetune.pick_device("cuda")
+    assert finetune.pick_device("auto").type == "cpu"
+
+
+def test_accelerate_launch_runs_the_same_script(tiny_dirs, tmp_path):
+    out = tmp_path / "launched"
+    launcher = Path(sys.executable).with_name("accelerate")
+    command = [str(launcher), "launch", "--cpu", "--num_processes", "1", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "s2t_edu.finetune",
+               *_args(tiny_dirs, out, "--steps", "2", "--eval-every", "0", "--no-save-model")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((out / "final_metrics.json").read_text())["steps"] == 2
