@@ -258,8 +258,14 @@ def shorten_whisper_window(model, seconds: float):
             "pass seconds such as 5 or 10",
             seconds,
         )
-    weight = encoder.embed_positions.weight.data[: int(positions)].clone()
-    encoder.embed_positions = nn.Embedding.from_pretrained(weight, freeze=True)
+    # Slice the existing table in place rather than building a new nn.Embedding: a new module
+    # lacks transformers' "already initialised" mark, so a later SpeechEncoderDecoderModel(...)
+    # post_init would silently re-initialise it with random numbers.
+    table = encoder.embed_positions
+    old = table.weight
+    table.weight = nn.Parameter(old.data[: int(positions)].clone(), requires_grad=old.requires_grad)
+    table.weight._is_hf_initialized = table._is_hf_initialized = True
+    table.num_embeddings = int(positions)
     # The forward pass checks input length against the config, so both must change.
     encoder.max_source_positions = encoder.config.max_source_positions = int(positions)
     return model

@@ -216,6 +216,25 @@ def test_shorten_whisper_window_keeps_the_first_positions(whisper_dir, tmp_path)
     assert reloaded.encoder.embed_positions.weight.shape == (250, 384)
 
 
+def test_window_shortened_before_composing_survives_the_composites_init(whisper_dir):
+    """Regression: a new nn.Embedding lacked transformers' initialised mark, so building a
+    SpeechEncoderDecoderModel around the shortened encoder silently randomised its positions."""
+    from transformers import AutoModelForCausalLM, BertConfig, SpeechEncoderDecoderModel
+
+    from s2t_edu import compose_config
+
+    encoder = WhisperForConditionalGeneration.from_pretrained(whisper_dir).get_encoder()
+    expected = encoder.embed_positions.weight[:250].clone()
+    shorten_whisper_window(encoder, 5)
+    decoder_config = BertConfig(
+        hidden_size=384, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+    )
+    config = compose_config(encoder.config, decoder_config)
+    decoder = AutoModelForCausalLM.from_config(config.decoder)
+    model = SpeechEncoderDecoderModel(config=config, encoder=encoder, decoder=decoder)
+    assert torch.equal(model.encoder.embed_positions.weight, expected)
+
+
 @pytest.mark.parametrize("seconds", [0, 0.011, 31])
 def test_shorten_whisper_window_rejects_impossible_windows(warm_started, seconds):
     with pytest.raises(S2TEduError, match="window"):

@@ -1,0 +1,381 @@
+"""Pretrain our own small wav2vec2 speech encoder with CTC, so warm-starting works offline.
+
+The seed examples warm-start a ``SpeechEncoderDecoderModel`` from
+``facebook/wav2vec2-base-960h`` or ``facebook/hubert-large-ll60k``. No pip package ships
+wav2vec2-family weights and there is no hub here, so the course trains a stand-in: a
+``Wav2Vec2ForCTC`` made from scratch and trained with CTC on characters of the synthetic
+espeak-ng corpus (:mod:`s2t_edu.data`). It is what wav2vec2-base-960h is — a wav2vec2 encoder
+fine-tuned with CTC on characters — minus the self-supervised pretraining, and about 25x
+smaller. The result is committed under ``s2t_edu/checkpoints/w2v2-synth-ctc`` and reproduced by::
+
+    python -m s2t_edu.pretrain_ctc --out s2t_edu/checkpoints/w2v2-synth-ctc
+
+Design choices (each one a trade-off made for a CPU):
+
+- **Frames**: the standard wav2vec2 convolution stack (kernels 10,3,3,3,3,2,2, strides
+  5,2,2,2,2,2,2: 320 samples = 20 ms per frame, so the frame-length formula of the course
+  holds unchanged), but with narrow channels that widen with depth (32 → 256) instead of 512
+  everywhere: the early layers run at high time resolution and dominate the cost.
+- **Normalisation**: ``feat_extract_norm="layer"`` + ``do_stable_layer_norm=True`` (pre-LN
+  transformer), the layout of wav2vec2-large-lv60 and HuBERT-large. Unlike group norm
+  (wav2vec2-base), it normalises each frame on its own, so padding cannot leak into real
+  frames and an ``attention_mask`` is valid: the processor returns one (see FACTS.md, PR
+  #10117 for why group-norm models must not get one). Pre-LN also tolerates a high learning
+  rate, which a from-scratch run of a few hundred steps needs.
+- **Vocabulary**: the 32 tokens of wav2vec2-base-960h's ``vocab.json`` in lowercase
+  (``<pad>`` is the CTC blank, ``|`` the word delimiter).
+- **Budget by steps, not time**: the same command gives the same weights on the same
+  machine and thread count (seeded init, seeded data order, seeded masking), however busy
+  the CPU is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from s2t_edu.audio import TARGET_SAMPLING_RATE
+from s2t_edu.errors import S2TEduError
+
+# wav2vec2-base-960h's vocabulary, lowercased: blank/pad first, then <s> </s> <unk>, the
+# word delimiter "|" (a space in text), the letters and the apostrophe.
+VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz", "'"]
+DEFAULT_STEPS = 120
+DEFAULT_SEED = 0
+
+
+def encoder_config(**overrides):
+    """The ``Wav2Vec2Config`` of the stand-in: hidden 256, 4 layers, ~5M parameters."""
+    from transformers import Wav2Vec2Config
+
+    settings = dict(
+        vocab_size=len(VOCAB),
+        pad_token_id=VOCAB.index("<pad>"),  # the CTC blank
+        bos_token_id=VOCAB.index("<s>"),
+        eos_token_id=VOCAB.index("</s>"),
+        hidden_size=256,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=1024,
+        conv_dim=(16, 32, 64, 128, 128, 256, 256),
+        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        conv_stride=(5, 2, 2, 2, 2, 2, 2),
+        conv_bias=True,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
+        num_conv_pos_embeddings=64,  # relative positions seen by the conv: ±0.64 s
+        num_conv_pos_embedding_groups=16,
+        hidden_dropout=0.05,
+        attention_dropout=0.05,
+        activation_dropout=0.05,
+        feat_proj_dropout=0.05,
+        final_dropout=0.05,
+        layerdrop=0.0,  # dropping one of only 4 layers hurts more than it regularises
+        mask_time_prob=0.05,
+        mask_time_length=5,
+        ctc_loss_reduction="mean",
+        ctc_zero_infinity=True,
+    )
+    settings.update(overrides)
+    return Wav2Vec2Config(**settings)
+
+
+def build_processor(directory: str | Path):
+    """Write ``vocab.json`` into ``directory`` and return a matching ``Wav2Vec2Processor``."""
+    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    vocab_file = directory / "vocab.json"
+    vocab_file.write_text(json.dumps({token: i for i, token in enumerate(VOCAB)}, indent=1))
+    # do_lower_case=True would *upper*-case the text (it is for wav2vec2-base-960h's uppercase
+    # vocabulary) and turn every letter into <unk>; our text and vocabulary are lowercase.
+    tokenizer = Wav2Vec2CTCTokenizer(str(vocab_file), do_lower_case=False)
+    # return_attention_mask: valid for a layer-norm feature encoder (see the module docstring)
+    features = Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=TARGET_SAMPLING_RATE,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=True,
+    )
+    return Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer)
+
+
+def _read_split(size: str, split: str, seed: int) -> tuple[list[np.ndarray], list[str]]:
+    """All clips of one split in memory (the course train split is ~280 MB of float32)."""
+    from s2t_edu.audio import load_audio
+    from s2t_edu.data import build_corpus, read_metadata
+
+    rows = read_metadata(build_corpus(size, seed), split)
+    return [load_audio(row["path"]) for row in rows], [row["text"] for row in rows]
+
+
+def batch_order(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch of batches: shuffled, then sorted by length within windows of 50 batches.
+
+    Clips of similar length go together, so little compute is spent on padding, while the
+    order still changes every epoch ("sortish" sampling, as in fairseq).
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _collate(processor, audio: list[np.ndarray], texts: list[str] | None = None) -> dict:
+    inputs = processor(
+        audio, sampling_rate=TARGET_SAMPLING_RATE, padding=True, return_tensors="pt"
+    ).data
+    if texts is not None:
+        labels = processor.tokenizer(texts, padding=True, return_tensors="pt")
+        unknown = labels.input_ids == processor.tokenizer.unk_token_id
+        if unknown.any():
+            raise S2TEduError(
+                "a transcript has characters outside the CTC vocabulary",
+                "lowercase the text and keep only a-z, space and apostrophe",
+                texts[int(unknown.any(-1).nonzero()[0])],
+            )
+        # -100 marks padding: Wav2Vec2ForCTC takes label lengths from labels >= 0
+        inputs["labels"] = labels.input_ids.masked_fill(labels.attention_mask == 0, -100)
+    return inputs
+
+
+@torch.no_grad()
+def transcribe(model, processor, audio: list[np.ndarray], batch_size: int = 16) -> list[str]:
+    """Greedy CTC decoding: argmax per frame, then merge repeats and drop blanks."""
+    model.eval()
+    order = sorted(range(len(audio)), key=lambda i: len(audio[i]))  # less padding
+    texts = [""] * len(audio)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        inputs = _collate(processor, [audio[i] for i in chunk])
+        ids = model(**inputs).logits.argmax(-1)
+        for i, text in zip(chunk, processor.batch_decode(ids), strict=True):
+            texts[i] = text
+    return texts
+
+
+def evaluate(model, processor, size: str = "course", seed: int = 0, splits=None) -> dict:
+    """CER (greedy decoding, :func:`s2t_edu.metrics.cer`) on each split of the corpus."""
+    from s2t_edu.metrics import cer
+
+    splits = splits or ("test", "test_unseen_voice")
+    result = {}
+    for split in splits:
+        audio, texts = _read_split(size, split, seed)
+        result[split] = round(cer(texts, transcribe(model, processor, audio)), 4)
+    return result
+
+
+def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
+    """Linear warm-up to ``peak``, then cosine decay to zero at ``steps``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _git_state() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "s2t_edu"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'unknown'}{' (s2t_edu/ has uncommitted changes)' if dirty else ''}"
+
+
+def _load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def train(
+    out: str | Path,
+    steps: int = DEFAULT_STEPS,
+    seed: int = DEFAULT_SEED,
+    size: str = "course",
+    batch_size: int = 8,
+    lr: float = 2e-3,
+    warmup: int = 40,
+    threads: int = 2,
+    evaluate_splits: bool = True,
+    config_overrides: dict | None = None,
+    command: str | None = None,
+) -> dict:
+    """Train the CTC model for ``steps`` steps and save it (with its processor) into ``out``.
+
+    Returns the training record, also written to ``out/training.json``.
+    """
+    from transformers import Wav2Vec2ForCTC
+
+    if steps < 1:
+        raise S2TEduError("steps must be at least 1", "pass --steps 1200 (the default)", steps)
+    torch.set_num_threads(threads)
+    # Every source of randomness: init and dropout (torch), time masking (numpy, inside
+    # transformers' _compute_mask_indices), data order (our own Random).
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    rng = random.Random(f"pretrain-ctc-{seed}")
+
+    out = Path(out)
+    processor = build_processor(out)
+    audio, texts = _read_split(size, "train", 0)
+    model = Wav2Vec2ForCTC(encoder_config(**(config_overrides or {}))).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "norm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or "norm" in n]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=lr,
+        betas=(0.9, 0.98),
+    )
+
+    lengths = [len(a) for a in audio]
+    batches: list[list[int]] = []
+    losses: list[float] = []
+    started = time.perf_counter()
+    loads = [_load_average()]
+    with tqdm(total=steps, desc="CTC pretraining", unit="step") as bar:
+        for step in range(steps):
+            if not batches:
+                batches = batch_order(lengths, batch_size, rng)
+            batch = batches.pop()
+            inputs = _collate(processor, [audio[i] for i in batch], [texts[i] for i in batch])
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, steps, lr, warmup)
+            loss = model(**inputs).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+            bar.update()
+            if (step + 1) % 100 == 0:
+                loads.append(_load_average())
+    train_seconds = time.perf_counter() - started
+
+    model.eval()
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    record = {
+        "command": command or f"s2t_edu.pretrain_ctc.train(steps={steps}, seed={seed}, ...)",
+        "steps": steps,
+        "seed": seed,
+        "corpus": f"{size} (corpus seed 0), train split, {len(audio)} clips, "
+        f"{sum(lengths) / TARGET_SAMPLING_RATE / 3600:.2f} h",
+        "batch_size": batch_size,
+        "peak_lr": lr,
+        "warmup_steps": warmup,
+        "schedule": "linear warm-up, cosine decay to 0; AdamW betas (0.9, 0.98), wd 0.01, clip 1.0",
+        "threads": threads,
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+        "git": _git_state(),
+        "params": sum(p.numel() for p in model.parameters()),
+        "train_wall_seconds": round(train_seconds, 1),
+        "seconds_per_step": round(train_seconds / steps, 3),
+        "load_average_1_5_15min_every_100_steps": loads,
+        "loss_first_20_steps": round(float(np.mean(losses[:20])), 4),
+        "loss_last_20_steps": round(float(np.mean(losses[-20:])), 4),
+    }
+    if evaluate_splits:
+        record["cer_greedy"] = evaluate(model, processor, size, 0)
+    (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    write_model_card(out, record)
+    return record
+
+
+def write_model_card(out: str | Path, record: dict) -> None:
+    """A short README.md for the checkpoint: what it is, how it was made, how good it is."""
+    cer = record.get("cer_greedy", {})
+    scores = ", ".join(f"{split} {value:.3f}" for split, value in cer.items()) or "not measured"
+    text = f"""# w2v2-synth-ctc
+
+A small wav2vec2 (`Wav2Vec2ForCTC`, {record["params"] / 1e6:.2f}M parameters: hidden 256,
+4 pre-LN layers, layer-norm conv feature encoder with 20 ms frames) trained **from scratch**
+with character CTC on the synthetic espeak-ng corpus of `s2t_edu.data`. It stands in for
+`facebook/wav2vec2-base-960h` / `facebook/hubert-large-ll60k` as the pretrained speech encoder
+of the warm-start examples, offline. It has never heard human speech: outside espeak-ng's
+voices it is of no use.
+
+    {record["command"]}
+
+- steps {record["steps"]}, batch {record["batch_size"]}, seed {record["seed"]}, peak lr
+  {record["peak_lr"]}, warm-up {record["warmup_steps"]}; {record["schedule"]}
+- data: {record["corpus"]}
+- {record["threads"]} CPU threads, {record["train_wall_seconds"]} s of training
+  ({record["seconds_per_step"]} s/step on a shared machine; load averages in training.json)
+- torch {record["torch"]}, transformers {record["transformers"]}, git {record["git"]}
+- greedy CTC character error rate (`s2t_edu.metrics.cer`): {scores}
+
+Same command, same machine, same thread count: same weights (seeded init, data order and
+masking); other CPUs or thread counts may differ in the last float bits.
+
+Licence: Apache-2.0 for these weights. The training audio was made with espeak-ng
+(GPL-3.0), used as a tool; no espeak-ng code or data is part of this checkpoint.
+"""
+    (Path(out) / "README.md").write_text(text)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m s2t_edu.pretrain_ctc",
+        description="Train the small wav2vec2 CTC model of the zoo (w2v2-synth-ctc) from scratch.",
+    )
+    parser.add_argument("--out", required=True, help="directory to write the checkpoint into")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--size", default="course", help="corpus size: tiny, course or large")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mask-time-prob", type=float, default=None, help="SpecAugment-style")
+    parser.add_argument("--no-eval", action="store_true", help="skip the CER evaluation")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    record = train(
+        args.out,
+        steps=args.steps,
+        seed=args.seed,
+        size=args.size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        threads=args.threads,
+        evaluate_splits=not args.no_eval,
+        config_overrides=None
+        if args.mask_time_prob is None
+        else {"mask_time_prob": args.mask_time_prob},
+        command="python -m s2t_edu.pretrain_ctc " + shlex.join(argv),
+    )
+    print(json.dumps({k: record[k] for k in record if k.startswith(("cer", "train_wall"))}))
+    return record
+
+
+if __name__ == "__main__":
+    main()
