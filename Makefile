@@ -11,7 +11,7 @@ NO_DEPS_PINS := $(shell sed -n 's/^no_deps = \[\(.*\)\]/\1/p' pyproject.toml | t
 # This machine's pip config lists local index folders that may not exist; hide that noise only.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg --ignore=notebooks/drafts
 
 .PHONY: help setup lab test lint notebooks book format clean-venv
 

@@ -27,8 +27,11 @@ KERNEL_SPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langu
 
 
 def course_notebooks() -> list[Path]:
-    """The course's notebooks (numbered chapters and exercises), in order."""
-    return sorted(p for p in NOTEBOOKS.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    """The course's notebooks (numbered chapters and exercises), in order; drafts/ is not course."""
+    skipped = {".ipynb_checkpoints", "drafts"}
+    return sorted(
+        p for p in NOTEBOOKS.rglob("*.ipynb") if not skipped & set(p.relative_to(NOTEBOOKS).parts)
+    )
 
 
 def library_sha() -> str:

@@ -1,7 +1,7 @@
 """Beam search: keep the ``num_beams`` best partial transcripts per utterance, not just one.
 
 Same skeleton as greedy (encode once, one cached step per token, the same processors), but
-each step ranks *every* extension of *every* alive beam by its summed log-probability:
+each step ranks *every* extension of *every* alive beam by its summed log-probability::
 
     alive beams --step--> log-probs --+ beam score--> candidates (beam x token) --rank-->
         candidates ending in EOS (or at max length)  -> finished hypotheses, scored
