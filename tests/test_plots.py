@@ -1,0 +1,150 @@
+"""The figures draw what the library computes: bars, labels and numbers are checked, not pixels."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from tiny_models import decoder_configs, encoder_configs  # noqa: E402
+
+from s2t_edu import build_model, encoder_output_lengths, shift_tokens_right  # noqa: E402
+from s2t_edu.metrics import align, words  # noqa: E402
+from s2t_edu.plots import (  # noqa: E402
+    PARTS,
+    Table,
+    config_diff_table,
+    length_stages,
+    parameters_per_part,
+    plot_alignment,
+    plot_error_rates,
+    plot_frame_mask,
+    plot_label_shift,
+    plot_length_pipeline,
+    plot_parameters_per_part,
+    plot_token_losses,
+    token_losses,
+)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(encoder_configs()["wav2vec2-group"], decoder_configs()["bert"])
+
+
+def test_parameters_per_part_add_up_to_the_model(model):
+    counts = parameters_per_part(model)
+    assert set(counts) == set(PARTS)
+    assert sum(total for total, _ in counts.values()) == sum(p.numel() for p in model.parameters())
+    # encoder width 32 != decoder width 40: the projection is Linear(32, 40)
+    assert counts["projection (enc_to_dec_proj)"] == (32 * 40 + 40, 0)
+    cross = sum(p.numel() for n, p in model.named_parameters() if "crossattention" in n)
+    assert counts["decoder: cross-attention"][0] == cross > 0
+
+
+def test_parameters_per_part_counts_new_weights(model):
+    new = {n for n, _ in model.named_parameters() if "crossattention" in n or "enc_to_dec" in n}
+    counts = parameters_per_part(model, new)
+    assert counts["decoder: cross-attention"][1] == counts["decoder: cross-attention"][0]
+    assert counts["encoder: transformer"][1] == 0
+
+
+@pytest.mark.parametrize("new", [None, set()])
+def test_parameter_figure_has_one_bar_per_part(model, new):
+    fig = plot_parameters_per_part(model, new)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert sorted(labels) == sorted(PARTS)
+    widths = sorted(round(b.get_width() * 1e6) for b in ax.patches)[-len(PARTS) :]
+    assert max(widths) == max(total for total, _ in parameters_per_part(model).values())
+
+
+@pytest.mark.parametrize("name", ["wav2vec2-group", "wav2vec2-adapter", "whisper-encoder"])
+def test_length_stages_end_at_the_library_formula(name):
+    config = encoder_configs()[name]
+    stages = length_stages(config, 40)
+    assert stages[0] == ("input", 40)
+    assert stages[-1][1] == int(encoder_output_lengths(config, 40))
+
+
+def test_length_pipeline_bars_follow_each_conv():
+    config = encoder_configs()["wav2vec2-adapter"]
+    fig = plot_length_pipeline(config, 16_000)
+    bars = fig.axes[0].patches
+    stages = length_stages(config, 16_000)
+    assert len(bars) == len(stages) == 1 + 3 + 2  # input, three convs, two adapter layers
+    assert [round(b.get_height()) for b in bars] == [n for _, n in stages]
+    frames = int(encoder_output_lengths(config, 16_000))
+    assert f"16,000 samples -> {frames} encoder frames" == fig.axes[0].get_title()
+
+
+def test_frame_mask_figure_shows_both_masks():
+    config = encoder_configs()["wav2vec2-layer"]
+    mask = torch.tensor([[1] * 1000, [1] * 600 + [0] * 400])
+    fig = plot_frame_mask(config, mask)
+    top, bottom = fig.axes
+    assert top.images[0].get_array().shape == (2, 1000)
+    frames = int(encoder_output_lengths(config, 1000))
+    assert bottom.images[0].get_array().shape == (2, frames)
+    kept = int(encoder_output_lengths(config, 600))
+    assert f"= {frames}, {kept}" in bottom.get_title()
+
+
+def test_label_shift_figure_writes_every_id():
+    labels = torch.tensor([[7, 8, 2, -100]])
+    inputs = shift_tokens_right(labels, pad_token_id=0, decoder_start_token_id=1)
+    fig = plot_label_shift(labels, inputs)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts.count("-100") == 1 and "labels" in texts and "decoder_input_ids" in texts
+    cells = [t for t in texts if t and t not in ("labels", "decoder_input_ids")]
+    assert cells == ["7", "8", "2", "-100", "1", "7", "8", "2"]
+
+
+def test_token_losses_average_to_the_loss():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(5, 11), torch.tensor([3, 4, 5, -100, -100])
+    losses = token_losses(logits, labels)
+    assert torch.isnan(losses[3:]).all()
+    expected = torch.nn.functional.cross_entropy(logits, labels)
+    assert torch.allclose(losses[:3].mean(), expected)
+    fig = plot_token_losses(losses, ["a", "b", "c", "pad", "pad"], mean=float(expected))
+    assert len(fig.axes[0].patches) == 5
+    assert sum("ignored" in t.get_text() for t in fig.axes[0].texts) == 2
+
+
+def test_alignment_figure_colours_each_edit():
+    alignment = align(words("the cat sat on the mat"), words("the cat sat big on mat"))
+    fig = plot_alignment([alignment], titles=["one"])
+    ax = fig.axes[0]
+    assert len(ax.patches) == len(alignment.ops)
+    assert "S=0 D=1 I=1 N=6" in ax.get_title(loc="left")
+    texts = [t.get_text() for t in ax.texts]
+    assert "big" in texts and texts.count("—") == 2
+
+
+def test_error_rate_bars_carry_their_values():
+    fig = plot_error_rates({"test": {"WER": 0.25, "CER": 0.1}, "unseen": {"WER": 0.5, "CER": 0.2}})
+    ax = fig.axes[0]
+    assert sorted(round(b.get_height(), 2) for b in ax.patches) == [0.1, 0.2, 0.25, 0.5]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["test", "unseen"]
+
+
+def test_table_renders_html_markdown_and_text():
+    table = Table(["a", "b"], [[1, "x<y"], [123456, 0.5]], caption="c")
+    assert (
+        "<td>x&lt;y</td>" in table._repr_html_() and "<caption>c</caption>" in table._repr_html_()
+    )
+    assert table.to_markdown().splitlines()[2] == "| 1 | x<y |"
+    assert "123,456" in repr(table)
+
+
+def test_config_diff_table_lists_before_and_after():
+    table = config_diff_table({"is_decoder": (False, True)})
+    assert table.rows == [["is_decoder", "False", "True"]]
