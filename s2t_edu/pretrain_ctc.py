@@ -6,9 +6,14 @@ wav2vec2-family weights and there is no hub here, so the course trains a stand-i
 ``Wav2Vec2ForCTC`` made from scratch and trained with CTC on characters of the synthetic
 espeak-ng corpus (:mod:`s2t_edu.data`). It is what wav2vec2-base-960h is — a wav2vec2 encoder
 fine-tuned with CTC on characters — minus the self-supervised pretraining, and about 25x
-smaller. The result is committed under ``s2t_edu/checkpoints/w2v2-synth-ctc`` and reproduced by::
+smaller. Made by::
 
-    python -m s2t_edu.pretrain_ctc --out s2t_edu/checkpoints/w2v2-synth-ctc
+    python -m s2t_edu.pretrain_ctc --out DIR --steps 1000
+
+Status: the command is tested (a smoke run loads offline and warm-starts a composite), but no
+useful checkpoint is in the zoo yet: 120 steps on a heavily shared 2-core machine left the
+model on CTC's blank plateau (greedy CER ~1.0). A run of ~1,000 steps on idle cores is the
+next step; then commit it (<= 20 MB) with the exact command and add it to the zoo.
 
 Design choices (each one a trade-off made for a CPU):
 
