@@ -2,7 +2,7 @@
 
 Same model (Whisper tiny.en encoder frozen and cached + MiniLM decoder, warm-started), same
 batches in the same order, same AdamW + linear schedule + clipping; both run in this process,
-interleaved (ours, Trainer, ours, Trainer, ...) so a change in machine load hits both.
+interleaved (ours, Trainer, Trainer, ours, ...) so a change in machine load hits both.
 Steps after the first ``--warmup`` of each run are timed (one-off costs excluded).
 
     python benchmarks/train_throughput.py --steps 30 --rounds 2
@@ -97,7 +97,10 @@ def main(argv=None) -> int:
     rounds = []
     for index in range(args.rounds):
         load = os.getloadavg()[0]
-        rounds.append({"ours": ours(), "trainer": trainer(), "load_1min_before": load})
+        # Alternate who goes first, so a drift in machine speed within a round favours neither.
+        first, second = (ours, trainer) if index % 2 == 0 else (trainer, ours)
+        speeds = {first.__name__: first(), second.__name__: second()}
+        rounds.append({**speeds, "load_1min_before": load})
         rounds[-1]["ratio"] = rounds[-1]["ours"] / rounds[-1]["trainer"]
         print(f"round {index + 1}: {rounds[-1]}", flush=True)
     result = {

@@ -44,10 +44,12 @@ def seq2seq_loss(logits: torch.Tensor, labels, label_smoothing: float = 0.0) -> 
             seen=bad.unique()[:5].tolist(),
         )
 
-    log_probs = torch.log_softmax(logits.float(), dim=-1)[counted]  # (tokens, vocab)
-    targets = labels[counted]
-    nll = -log_probs.gather(-1, targets[:, None]).squeeze(-1)  # -log p(correct token)
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (batch, length, vocab)
+    # Pick -log p(label) at every position first and drop the ignored ones after: selecting
+    # rows of the (positions, vocab) table first would copy it, and its gradient, for nothing.
+    safe_labels = labels.clamp(min=0)  # -100 is no index; those positions are dropped below
+    nll = -log_probs.gather(-1, safe_labels[..., None]).squeeze(-1)  # (batch, length)
     if label_smoothing == 0.0:
-        return nll.mean()
+        return nll[counted].mean()
     uniform_cost = -log_probs.mean(dim=-1)  # cross-entropy against the uniform distribution
-    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform_cost).mean()
+    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform_cost)[counted].mean()
