@@ -6,14 +6,15 @@ wav2vec2-family weights and there is no hub here, so the course trains a stand-i
 ``Wav2Vec2ForCTC`` made from scratch and trained with CTC on characters of the synthetic
 espeak-ng corpus (:mod:`s2t_edu.data`). It is what wav2vec2-base-960h is — a wav2vec2 encoder
 fine-tuned with CTC on characters — minus the self-supervised pretraining, and about 25x
-smaller. Made by::
+smaller. The zoo's checkpoint (``resolve("w2v2-synth-ctc")``, committed under
+``s2t_edu/checkpoints/``, 15 MB) was made by::
 
-    python -m s2t_edu.pretrain_ctc --out DIR --steps 1000
+    python -m s2t_edu.pretrain_ctc --out s2t_edu/checkpoints/w2v2-synth-ctc --steps 3000 --threads 1
 
-Status: the command is tested (a smoke run loads offline and warm-starts a composite), but no
-useful checkpoint is in the zoo yet: 120 steps on a heavily shared 2-core machine left the
-model on CTC's blank plateau (greedy CER ~1.0). A run of ~1,000 steps on idle cores is the
-next step; then commit it (<= 20 MB) with the exact command and add it to the zoo.
+about 30 minutes on one idle CPU core; its ``training.json`` holds the record (loss, time,
+greedy CER on the course corpus's test splits) and its ``README.md`` is the model card.
+The first 120-step attempt (on a heavily shared machine) stayed on CTC's blank plateau:
+CTC needs a few hundred steps before it emits anything but blanks.
 
 Design choices (each one a trade-off made for a CPU):
 
@@ -57,7 +58,7 @@ from s2t_edu.errors import S2TEduError
 # wav2vec2-base-960h's vocabulary, lowercased: blank/pad first, then <s> </s> <unk>, the
 # word delimiter "|" (a space in text), the letters and the apostrophe.
 VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|", *"abcdefghijklmnopqrstuvwxyz", "'"]
-DEFAULT_STEPS = 120
+DEFAULT_STEPS = 3000  # the zoo checkpoint's budget
 DEFAULT_SEED = 0
 
 
@@ -165,7 +166,13 @@ def _collate(processor, audio: list[np.ndarray], texts: list[str] | None = None)
 
 @torch.no_grad()
 def transcribe(model, processor, audio: list[np.ndarray], batch_size: int = 16) -> list[str]:
-    """Greedy CTC decoding: argmax per frame, then merge repeats and drop blanks."""
+    """Greedy CTC decoding: argmax per frame, then merge repeats and drop blanks.
+
+    Only a clip's own frames are read: the encoder still outputs (meaningless) frames over the
+    padding of a shorter clip in a batch, and their argmax would add stray letters at its end.
+    """
+    from s2t_edu.frames import encoder_output_lengths
+
     model.eval()
     order = sorted(range(len(audio)), key=lambda i: len(audio[i]))  # less padding
     texts = [""] * len(audio)
@@ -173,8 +180,9 @@ def transcribe(model, processor, audio: list[np.ndarray], batch_size: int = 16) 
         chunk = order[start : start + batch_size]
         inputs = _collate(processor, [audio[i] for i in chunk])
         ids = model(**inputs).logits.argmax(-1)
-        for i, text in zip(chunk, processor.batch_decode(ids), strict=True):
-            texts[i] = text
+        frames = encoder_output_lengths(model.config, inputs["attention_mask"].sum(-1))
+        for row, i in enumerate(chunk):
+            texts[i] = processor.decode(ids[row, : int(frames[row])])
     return texts
 
 
@@ -238,7 +246,7 @@ def train(
     from transformers import Wav2Vec2ForCTC
 
     if steps < 1:
-        raise S2TEduError("steps must be at least 1", "pass --steps 1200 (the default)", steps)
+        raise S2TEduError("steps must be at least 1", "pass --steps 3000 (the default)", steps)
     torch.set_num_threads(threads)
     # Every source of randomness: init and dropout (torch), time masking (numpy, inside
     # transformers' _compute_mask_indices), data order (our own Random).
@@ -332,10 +340,11 @@ voices it is of no use.
 - steps {record["steps"]}, batch {record["batch_size"]}, seed {record["seed"]}, peak lr
   {record["peak_lr"]}, warm-up {record["warmup_steps"]}; {record["schedule"]}
 - data: {record["corpus"]}
-- {record["threads"]} CPU threads, {record["train_wall_seconds"]} s of training
-  ({record["seconds_per_step"]} s/step on a shared machine; load averages in training.json)
+- {record["threads"]} CPU thread(s), {record["train_wall_seconds"]} s of training
+  ({record["seconds_per_step"]} s/step; load averages in training.json)
 - torch {record["torch"]}, transformers {record["transformers"]}, git {record["git"]}
 - greedy CTC character error rate (`s2t_edu.metrics.cer`): {scores}
+{("- " + record["note"]) if record.get("note") else ""}
 
 Same command, same machine, same thread count: same weights (seeded init, data order and
 masking); other CPUs or thread counts may differ in the last float bits.

