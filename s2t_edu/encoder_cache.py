@@ -53,8 +53,12 @@ def check_fixed_window(encoder) -> None:
 
 
 @torch.no_grad()
-def encode_clips(encoder, feature_extractor, arrays: list, batch_size: int = 16) -> np.ndarray:
+def encode_clips(
+    encoder, feature_extractor, arrays: list, batch_size: int = 16, description: str = "encoding"
+) -> np.ndarray:
     """Encoder output frames (clips, frames, width) for a list of 16 kHz arrays, float32."""
+    from tqdm.auto import tqdm
+
     window = feature_extractor.n_samples
     too_long = [i for i, a in enumerate(arrays) if len(a) > window]
     if too_long:
@@ -66,10 +70,12 @@ def encode_clips(encoder, feature_extractor, arrays: list, batch_size: int = 16)
         )
     encoder.eval()
     out = []
-    for start in range(0, len(arrays), batch_size):
-        chunk = arrays[start : start + batch_size]
-        features = feature_extractor(chunk, sampling_rate=16000, return_tensors="pt")
-        out.append(encoder(features.input_features).last_hidden_state.float().numpy())
+    with tqdm(total=len(arrays), desc=description, unit="clip") as bar:
+        for start in range(0, len(arrays), batch_size):
+            chunk = arrays[start : start + batch_size]
+            features = feature_extractor(chunk, sampling_rate=16000, return_tensors="pt")
+            out.append(encoder(features.input_features).last_hidden_state.float().numpy())
+            bar.update(len(chunk))
     return np.concatenate(out)
 
 
@@ -82,7 +88,8 @@ def _build(directory: Path, encoder, feature_extractor, corpus, max_clips: int |
         for row in rows:
             arrays.append(row["audio"]["array"])
             meta.append({"id": row["id"], "text": row["text"], "duration": row["duration"]})
-        np.save(directory / f"{split}.npy", encode_clips(encoder, feature_extractor, arrays))
+        frames = encode_clips(encoder, feature_extractor, arrays, description=f"encoding {split}")
+        np.save(directory / f"{split}.npy", frames)
         (directory / f"{split}.json").write_text(json.dumps(meta))
 
 

@@ -531,7 +531,12 @@ def parse_args(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--minutes", type=float, default=0.0, help="training-time budget")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=1e-3,
+        help="peak learning rate (1e-3 measured best for warm starts)",
+    )
     p.add_argument("--warmup-steps", type=int, default=50)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--eval-every", type=int, default=100)

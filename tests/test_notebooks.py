@@ -60,3 +60,16 @@ def test_no_library_code_is_copied_into_cells(path):
                 if line.startswith("def "):
                     name = line[4:].split("(")[0]
                     assert name not in public, f"{path.name} redefines s2t_edu.{name}; use show()"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nbval_markers_are_ones_nbval_recognises(path):
+    """nbval honours a marker only as a whole comment line (``# NBVAL_IGNORE_OUTPUT``); with
+    anything after it on the line the cell is silently compared after all."""
+    from nbval.plugin import comment_markers
+
+    for cell in nbformat.read(path, as_version=4).cells:
+        for line in cell.source.splitlines() if cell.cell_type == "code" else []:
+            comment = line.strip().lstrip("#").strip()
+            if line.strip().startswith("#") and comment.startswith("NBVAL_"):
+                assert comment in comment_markers, f"{path.name}: {line.strip()!r}"
