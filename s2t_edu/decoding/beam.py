@@ -27,7 +27,14 @@ import torch
 
 from ..errors import S2TEduError
 from .greedy import greedy_decode
-from .loop import cached_step, check_max_new_tokens, encoder_memory, new_cache, special_ids
+from .loop import (
+    cached_step,
+    check_max_new_tokens,
+    decoding_mode,
+    encoder_memory,
+    new_cache,
+    special_ids,
+)
 from .processors import apply_all, logits_processors
 
 NEG = -1.0e9  # "impossible" as generate writes it: a large finite number, so sums stay finite
@@ -92,7 +99,7 @@ def _gather(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.take_along_dim(tensor, index, dim=1)
 
 
-@torch.no_grad()
+@decoding_mode
 def beam_search(
     model,
     inputs,

@@ -13,15 +13,24 @@ layer keeps the keys and values of the tokens it has seen, and a step feeds only
 token (linear). The cross-attention keys/values of the audio never change, so the cache
 computes them once, at the first step. ``uncached_step`` and ``cached_step`` give equal logits
 (tests/test_kv_cache.py); only the work differs.
+
+The same reasoning holds for the audio's padding mask: the decoder would rebuild it from the
+2-D frame mask at every step, so :func:`encoder_memory` builds it once, with transformers' own
+function, in the form the attention reads. Decoding runs under ``torch.inference_mode``: no
+gradient is ever needed, and that mode also skips autograd's per-tensor bookkeeping, which on a
+tiny model costs as much as the arithmetic (``benchmarks/decode.py`` measures both).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache, EncoderDecoderCache
+from transformers.masking_utils import create_bidirectional_mask
 
 from ..errors import S2TEduError
 from ..forward import encode
@@ -42,7 +51,10 @@ class Memory:
     """The encoder's output as the decoder's cross-attention reads it (one row per sequence)."""
 
     hidden_states: torch.Tensor  # (rows, frames, decoder width), already projected
-    attention_mask: torch.Tensor | None  # (rows, frames)
+    attention_mask: torch.Tensor | None  # (rows, frames): 1 = a real frame, 0 = padding
+    # The same mask as the decoder's cross-attention applies it (rows, 1, 1, frames), or None
+    # when no frame is padded; see ``cross_attention_mask``.
+    decoder_mask: torch.Tensor | None = None
 
 
 def _read_id(model, name: str, fallback: str | None = None):
@@ -88,7 +100,28 @@ def encoder_memory(model, inputs, attention_mask=None, copies: int = 1) -> Memor
     ):  # rows b*copies ... b*copies + copies-1 all belong to utterance b, as in generate
         hidden = hidden.repeat_interleave(copies, dim=0)
         mask = None if mask is None else mask.repeat_interleave(copies, dim=0)
-    return Memory(hidden, mask)
+    return Memory(hidden, mask, cross_attention_mask(model, hidden, mask))
+
+
+def cross_attention_mask(model, hidden_states, frame_mask):
+    """``frame_mask`` as the decoder's cross-attention reads it, built once instead of per step.
+
+    Every decoder family here (BERT, GPT-2, RoBERTa, BART, TrOCR) turns the 2-D frame mask into
+    this form at every call with ``create_bidirectional_mask``, and lets a ready 4-D mask pass
+    through unchanged. The frames never change while decoding, so we call that same function
+    once (the tensor is the one the decoder would build, bit for bit). Its one query row serves
+    any number of query tokens: every token may look at the same frames, so it broadcasts.
+    None when no frame is padded: then attention needs no mask at all (the decoder's own choice).
+    """
+    if frame_mask is None:
+        return None
+    one_query = hidden_states.new_zeros(hidden_states.shape[0], 1, 1)  # shape and device only
+    return create_bidirectional_mask(
+        config=model.decoder.config,
+        inputs_embeds=one_query,
+        attention_mask=frame_mask,
+        encoder_hidden_states=hidden_states,
+    )
 
 
 def new_cache(model) -> EncoderDecoderCache:
@@ -102,7 +135,7 @@ def uncached_step(model, tokens: torch.Tensor, memory: Memory) -> torch.Tensor:
     out = model.decoder(
         input_ids=tokens,
         encoder_hidden_states=memory.hidden_states,
-        encoder_attention_mask=memory.attention_mask,
+        encoder_attention_mask=memory.decoder_mask,
         use_cache=False,
     )
     return out.logits[:, -1].float()  # fp32 scores, as generate keeps them
@@ -116,7 +149,7 @@ def cached_step(
     out = model.decoder(
         input_ids=unseen,
         encoder_hidden_states=memory.hidden_states,
-        encoder_attention_mask=memory.attention_mask,
+        encoder_attention_mask=memory.decoder_mask,
         cache=cache,
         use_cache=True,
     )
@@ -126,7 +159,35 @@ def cached_step(
 Chooser = Callable[[torch.Tensor], torch.Tensor]
 
 
-@torch.no_grad()
+def decoding_mode(decode):
+    """Run ``decode`` under ``torch.inference_mode`` and hand back ordinary tensors.
+
+    Why not ``no_grad``: inference mode also skips autograd's version counters and views
+    bookkeeping, a real share of a tiny model's step. Its tensors refuse in-place edits later
+    (``tokens[tokens == pad] = -100`` would raise), so results are cloned on the way out.
+    """
+
+    @functools.wraps(decode)
+    def run(*args, **kwargs):
+        with torch.inference_mode():
+            result = decode(*args, **kwargs)
+        return _ordinary(result)
+
+    return run
+
+
+def _ordinary(value):
+    """A copy made outside inference mode: tensors cloned, a dataclass's tensor fields too."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if dataclasses.is_dataclass(value):
+        return dataclasses.replace(
+            value, **{f.name: _ordinary(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        )
+    return value
+
+
+@decoding_mode
 def token_by_token(
     model,
     inputs,
