@@ -10,9 +10,11 @@ run the same command again after a crash or ``kill -9`` and it continues from th
 checkpoint to the same final weights as an uninterrupted run.
 
 Profiles: on CPU (default) the pretrained encoder is frozen and its outputs cached once
-(``s2t_edu.encoder_cache``); on CUDA it trains end to end with bf16 autocast, TF32 and data
-loader workers. Several GPUs: ``accelerate launch -m s2t_edu.finetune ...`` (same arguments;
-``--batch-size`` is per device).
+(``s2t_edu.encoder_cache``); on CUDA it trains end to end with bf16 autocast, TF32,
+length-grouped batches and data loader workers. ``--end-to-end --group-by-length --precision
+bf16`` ask for the same on CPU (slow, but the GPU profile's code path, which the tests run).
+Several GPUs: ``accelerate launch -m s2t_edu.finetune ...`` (same arguments; ``--batch-size``
+is per device).
 
 ``--init``: ``warm`` (pretrained encoder + pretrained decoder), ``decoder-only`` (random
 encoder + pretrained decoder) or ``random`` (the same architecture, every weight random).
@@ -33,6 +35,7 @@ import torch
 
 from .errors import S2TEduError
 from .train import (
+    PRECISIONS,
     autocast_for,
     batch_order,
     evaluate,
@@ -57,6 +60,8 @@ RESUME_KEYS = (
     "corpus_seed",
     "max_clips",
     "end_to_end",
+    "group_by_length",
+    "precision",
     "window",
     "steps",
     "batch_size",
@@ -244,8 +249,12 @@ def check_resume_settings(directory: Path, settings: dict) -> None:
     if not saved_path.is_file():
         return
     saved = json.loads(saved_path.read_text())
+    # A key the saved file lacks was written before that setting existed; such a run used what
+    # is now the default, so only keys present on both sides are compared.
     changed = {
-        k: (saved.get(k), settings.get(k)) for k in RESUME_KEYS if saved.get(k) != settings.get(k)
+        k: (saved[k], settings.get(k))
+        for k in RESUME_KEYS
+        if k in saved and saved[k] != settings.get(k)
     }
     if changed:
         raise S2TEduError(
@@ -301,8 +310,14 @@ def run(settings: dict) -> dict:
     from .data import corpus_dir
 
     corpus_dir(settings["corpus"], settings["corpus_seed"])  # an unknown size fails now, not later
+    # The GPU profile: train everything, length-grouped batches, bf16 autocast. Each can be
+    # asked for on CPU too (slower, but the same code path, which is how the tests run it).
     if settings["end_to_end"] is None:
-        settings["end_to_end"] = device.type == "cuda"  # the GPU profile trains everything
+        settings["end_to_end"] = device.type == "cuda"
+    if settings["group_by_length"] is None:
+        settings["group_by_length"] = device.type == "cuda"
+    if settings["precision"] == "auto":
+        settings["precision"] = "bf16" if device.type == "cuda" else "fp32"
     if not settings["steps"] and not settings["minutes"]:
         raise S2TEduError("no budget", "pass --steps N and/or --minutes M")
     accelerator = Accelerator(cpu=device.type == "cpu")
@@ -359,10 +374,10 @@ def run(settings: dict) -> dict:
         global_batch,
         settings["seed"],
         steps_planned,
-        lengths=durations if device.type == "cuda" else None,
+        lengths=durations if settings["group_by_length"] else None,
     )
     batches = _loader(train_set, collator, order[step:], rank, world, settings, device)
-    autocast = autocast_for(device)  # bf16 on CUDA, nothing on CPU
+    autocast = autocast_for(device, settings["precision"])
     budget = settings["minutes"] * 60 if settings["minutes"] else float("inf")
     bar = tqdm(
         total=settings["steps"] or None,
@@ -526,6 +541,18 @@ def parse_args(argv=None) -> dict:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="train the encoder too (default: on CUDA only)",
+    )
+    p.add_argument(
+        "--group-by-length",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sort each run of 50 batches by clip length, less padding (default: on CUDA only)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="bf16 autocast with the loss in fp32, or fp32 (auto: bf16 on CUDA, fp32 on CPU)",
     )
     p.add_argument("--window", type=float, default=5.0, help="Whisper input window, seconds")
     p.add_argument("--steps", type=int, default=0)

@@ -20,6 +20,7 @@ import random
 import numpy as np
 import torch
 
+from .errors import S2TEduError
 from .labels import shift_tokens_right
 from .loss import seq2seq_loss
 from .metrics import wer
@@ -74,13 +75,25 @@ def make_schedule(optimizer, warmup_steps: int, total_steps: int | None):
     return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
 
 
-def autocast_for(device: torch.device | str):
-    """bf16 autocast on CUDA (matmuls in bf16, the loss stays fp32); nothing on CPU."""
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def autocast_for(device: torch.device | str, precision: str = "auto"):
+    """bf16 autocast (matmuls in bf16, the loss stays fp32) or nothing; ``auto``: bf16 on CUDA only.
+
+    ``precision="bf16"`` works on CPU too (slower there, but the same code path as a GPU run,
+    which is how the tests check it on machines without one).
+    """
     device = torch.device(device)
+    if precision not in PRECISIONS:
+        raise S2TEduError("unknown precision", f"use one of {list(PRECISIONS)}", precision)
+    if precision == "auto":
+        precision = "bf16" if device.type == "cuda" else "fp32"
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls left over use TF32 cores
         torch.backends.cudnn.allow_tf32 = True
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

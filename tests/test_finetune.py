@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from train_helpers import write_tiny_checkpoints
@@ -159,6 +160,44 @@ def test_bad_input_gets_a_clear_message(tiny_dirs, tmp_path, capsys, flag, value
         code = exit_.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_gpu_profile_runs_on_cpu(tiny_dirs, tmp_path):
+    """End to end, length-grouped, bf16 autocast, data-loader workers: the CUDA defaults, on CPU."""
+    from transformers import WhisperForConditionalGeneration
+
+    out = tmp_path / "gpu-profile"
+    flags = ["--steps", "3", "--eval-every", "3", "--no-save-model", "--workers", "2",
+             "--end-to-end", "--group-by-length", "--precision", "bf16"]  # fmt: skip
+    assert finetune.main(_args(tiny_dirs, out, *flags)) == 0
+    saved = json.loads((out / "run_config.json").read_text())
+    assert (saved["end_to_end"], saved["group_by_length"], saved["precision"]) == (
+        True,
+        True,
+        "bf16",
+    )
+    history = json.loads((out / "metrics.json").read_text())
+    assert all(np.isfinite(r["loss"]) for r in history) and "wer" in history[-1]
+    # End to end: the encoder's weights were trained and checkpointed (a frozen run keeps them out).
+    original = WhisperForConditionalGeneration.from_pretrained(tiny_dirs[0]).model.encoder
+    weights = _weights(out)
+    trained = {k: v for k, v in weights.items() if k.startswith("encoder.layers.")}
+    assert trained and any(
+        not torch.equal(v, original.state_dict()[k.removeprefix("encoder.")])
+        for k, v in trained.items()
+    )
+
+
+def test_cpu_defaults_freeze_the_encoder_in_fp32(tiny_dirs, tmp_path):
+    out = tmp_path / "cpu-profile"
+    assert finetune.main(_args(tiny_dirs, out, "--steps", "1", "--eval-every", "0")) == 0
+    saved = json.loads((out / "run_config.json").read_text())
+    assert (saved["end_to_end"], saved["group_by_length"], saved["precision"]) == (
+        False,
+        False,
+        "fp32",
+    )
+    assert not any(k.startswith("encoder.layers.") for k in _weights(out))
 
 
 def test_cuda_requested_without_a_gpu(monkeypatch):

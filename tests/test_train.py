@@ -15,6 +15,7 @@ from s2t_edu.encoder_cache import (
 )
 from s2t_edu.finetune import build_model, datasets_for
 from s2t_edu.train import (
+    autocast_for,
     batch_order,
     compute_loss,
     cross_attention_map,
@@ -63,6 +64,28 @@ def test_compute_loss_equals_the_models_own_loss(tiny_dirs):
     ours = compute_loss(model, batch)
     theirs = model(**batch).loss
     torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+
+
+def test_bf16_autocast_keeps_the_loss_in_fp32(tiny_dirs):
+    """The GPU profile's mixed precision, run on CPU: bf16 matmuls, an fp32 loss close to fp32's."""
+    model, _, _, splits, collator = _frozen_run(tiny_dirs)
+    batch = collator([splits["train"][i] for i in range(4)])
+    model.eval()
+    full = compute_loss(model, batch)
+    logits = []
+    hook = model.decoder.get_output_embeddings().register_forward_hook(
+        lambda module, args, output: logits.append(output.dtype)
+    )
+    with autocast_for("cpu", "bf16"):
+        mixed = compute_loss(model, batch)
+    hook.remove()
+    assert logits == [torch.bfloat16]  # autocast really ran the decoder in bf16
+    assert mixed.dtype == torch.float32  # ... and the log-softmax and loss did not
+    torch.testing.assert_close(mixed, full, rtol=2e-2, atol=0.0)
+    with autocast_for("cpu", "auto"):  # auto on CPU: plain fp32, the same number
+        assert torch.equal(compute_loss(model, batch), full)
+    with pytest.raises(S2TEduError, match="unknown precision"):
+        autocast_for("cpu", "fp16")
 
 
 def test_train_step_changes_only_trainable_weights_and_clips(tiny_dirs):
