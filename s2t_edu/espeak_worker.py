@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 import pickle
+import signal
 import struct
 import sys
 
@@ -137,8 +138,14 @@ def serve() -> None:
     write_message(stdout, engine.sampling_rate)  # tells the parent we are ready
     while (message := _read_message(stdin)) is not None:
         requests, workers = message
-        write_message(stdout, speak_all(engine, requests, workers))
+        try:
+            write_message(stdout, speak_all(engine, requests, workers))
+        except BrokenPipeError:  # the parent is gone (interrupted): nobody to answer
+            return
 
 
 if __name__ == "__main__":
+    # Ctrl-C, or Jupyter interrupting a kernel's process group, is the parent's business: this
+    # helper ends when the parent closes its stdin, without printing a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve()

@@ -57,3 +57,16 @@ def test_rate_changes_duration():
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(S2TEduError, match=match):
         synthesize(**kwargs)
+
+
+def test_the_helper_ignores_ctrl_c_and_leaves_quietly_when_its_parent_goes():
+    """Jupyter interrupts a kernel's whole process group: the helper must not print a traceback."""
+    import signal
+
+    from s2t_edu.tts import _Worker
+
+    worker = _Worker()
+    worker.process.send_signal(signal.SIGINT)
+    assert worker.speak_all([("one two", "en", 150, 50)], workers=1)[0][0] == "ok"
+    worker.process.stdin.close()  # what the parent's exit does
+    assert worker.process.wait(timeout=10) == 0
