@@ -42,6 +42,7 @@ from .train import (
     freeze_encoder,
     make_optimizer,
     make_schedule,
+    resolved_precision,
     rng_state,
     set_rng_state,
     set_seed,
@@ -316,8 +317,7 @@ def run(settings: dict) -> dict:
         settings["end_to_end"] = device.type == "cuda"
     if settings["group_by_length"] is None:
         settings["group_by_length"] = device.type == "cuda"
-    if settings["precision"] == "auto":
-        settings["precision"] = "bf16" if device.type == "cuda" else "fp32"
+    settings["precision"] = resolved_precision(device, settings["precision"])
     if not settings["steps"] and not settings["minutes"]:
         raise S2TEduError("no budget", "pass --steps N and/or --minutes M")
     accelerator = Accelerator(cpu=device.type == "cpu")

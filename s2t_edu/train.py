@@ -78,6 +78,15 @@ def make_schedule(optimizer, warmup_steps: int, total_steps: int | None):
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+def resolved_precision(device: torch.device | str, precision: str = "auto") -> str:
+    """``fp32`` or ``bf16``: ``auto`` means bf16 on CUDA, fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise S2TEduError("unknown precision", f"use one of {list(PRECISIONS)}", precision)
+    if precision == "auto":
+        return "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return precision
+
+
 def autocast_for(device: torch.device | str, precision: str = "auto"):
     """bf16 autocast (matmuls in bf16, the loss stays fp32) or nothing; ``auto``: bf16 on CUDA only.
 
@@ -85,10 +94,7 @@ def autocast_for(device: torch.device | str, precision: str = "auto"):
     which is how the tests check it on machines without one).
     """
     device = torch.device(device)
-    if precision not in PRECISIONS:
-        raise S2TEduError("unknown precision", f"use one of {list(PRECISIONS)}", precision)
-    if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
+    precision = resolved_precision(device, precision)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls left over use TF32 cores
         torch.backends.cudnn.allow_tf32 = True

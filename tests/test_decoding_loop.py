@@ -34,7 +34,7 @@ def test_the_mask_built_once_is_the_one_the_decoder_builds_for_any_query_length(
 
 def test_no_mask_when_no_frame_is_padded():
     model = tiny_model("wav2vec2-layer", "bert")
-    inputs, mask = speech_batch(model, 2)
+    inputs, _ = speech_batch(model, 2)
     memory = encoder_memory(model, inputs[:1, :1600], torch.ones(1, 1600, dtype=torch.long))
     assert memory.attention_mask.all() and memory.decoder_mask is None
     assert cross_attention_mask(model, memory.hidden_states, None) is None

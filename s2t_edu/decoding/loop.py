@@ -54,7 +54,7 @@ class Memory:
     attention_mask: torch.Tensor | None  # (rows, frames): 1 = a real frame, 0 = padding
     # The same mask as the decoder's cross-attention applies it (rows, 1, 1, frames), or None
     # when no frame is padded; see ``cross_attention_mask``.
-    decoder_mask: torch.Tensor | None = None
+    decoder_mask: torch.Tensor | None
 
 
 def _read_id(model, name: str, fallback: str | None = None):
