@@ -12,7 +12,7 @@ from .doctor import Finding, doctor
 from .errors import S2TEduError
 from .forward import EncoderPass, ForwardTrace, encode, forward_step_by_step
 from .frames import encoder_attention_mask, encoder_output_lengths, minimum_input_length
-from .labels import IGNORE_INDEX, pad_to_ignore_index, shift_tokens_right
+from .labels import IGNORE_INDEX, pad_to_ignore_index, set_special_ids, shift_tokens_right
 from .loss import seq2seq_loss
 from .model import build_model
 from .profile import by_profile, full_run
@@ -44,6 +44,7 @@ __all__ = [
     "projection_needed",
     "sample",
     "seq2seq_loss",
+    "set_special_ids",
     "shift_tokens_right",
     "show",
 ]

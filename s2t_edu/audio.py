@@ -6,7 +6,9 @@ anywhere: the model just hears speech that is too fast or too slow. So we resamp
 refuse inputs whose rate we cannot know.
 
 We read files with soundfile and resample with soxr instead of ``datasets.Audio()`` decoding,
-which in datasets 5.x needs torchcodec + system FFmpeg (see FACTS.md).
+which since datasets 4.0 needs torchcodec + system FFmpeg (huggingface/datasets#7707; 5.x is
+the same). tests/test_data.py::test_hub_style_audio_column_is_decoded_with_soundfile reads a
+hub-style ``Audio()`` column without them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ import soundfile
 import soxr
 
 from s2t_edu.errors import S2TEduError
-
-TARGET_SAMPLING_RATE = 16_000  # what wav2vec2, HuBERT and Whisper were trained on
+from s2t_edu.inputs import SAMPLING_RATE
 
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
@@ -92,7 +93,7 @@ def _check_rate(rate: object, name: str) -> int:
 
 def load_audio(
     path_or_array: str | PathLike | np.ndarray | dict,
-    sampling_rate: int = TARGET_SAMPLING_RATE,
+    sampling_rate: int = SAMPLING_RATE,
     orig_sampling_rate: int | None = None,
 ) -> np.ndarray:
     """Return 1-D float32 samples at ``sampling_rate`` from a file, an array or an audio dict.
@@ -141,7 +142,7 @@ def load_audio(
     return np.ascontiguousarray(samples, dtype=np.float32)
 
 
-def check_sampling_rate(rate: int, expected: int = TARGET_SAMPLING_RATE) -> None:
+def check_sampling_rate(rate: int, expected: int = SAMPLING_RATE) -> None:
     """Raise if audio at ``rate`` is about to go to a model that expects ``expected`` Hz."""
     if rate != expected:
         raise S2TEduError(

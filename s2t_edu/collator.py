@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from s2t_edu.audio import load_audio
 from s2t_edu.errors import S2TEduError
-
-IGNORE_INDEX = -100  # PyTorch's CrossEntropyLoss skips targets equal to ignore_index=-100
+from s2t_edu.labels import IGNORE_INDEX, special_token_ids
 
 
 @dataclass
@@ -36,26 +36,20 @@ class SpeechSeq2SeqCollator:
 
     feature_extractor: Any
     tokenizer: Any
-    decoder_start_token_id: int | None = None  # default: the tokenizer's [CLS] or BOS
-    eos_token_id: int | None = None  # default: the tokenizer's EOS, else [SEP]
+    # Defaults: the tokenizer's ids by s2t_edu.labels.special_token_ids ([CLS] or BOS; EOS or [SEP])
+    decoder_start_token_id: int | None = None
+    eos_token_id: int | None = None
     return_attention_mask: bool | None = None  # default: feature_extractor.return_attention_mask
     audio_column: str = "audio"
     text_column: str = "text"
 
     def __post_init__(self):
-        tokenizer = self.tokenizer
-        if self.decoder_start_token_id is None:
-            self.decoder_start_token_id = _first_not_none(
-                tokenizer.cls_token_id, tokenizer.bos_token_id
-            )
-        if self.eos_token_id is None:
-            self.eos_token_id = _first_not_none(tokenizer.eos_token_id, tokenizer.sep_token_id)
-        if self.eos_token_id is None:
-            raise S2TEduError(
-                "the tokenizer has neither an EOS nor a [SEP] token, so labels cannot end",
-                "pass eos_token_id= (and set the same id as the model's eos_token_id)",
-                type(tokenizer).__name__,
-            )
+        if self.decoder_start_token_id is None or self.eos_token_id is None:
+            ids = special_token_ids(self.tokenizer)  # the rule set_special_ids uses too
+            if self.decoder_start_token_id is None:
+                self.decoder_start_token_id = ids["decoder_start_token_id"]
+            if self.eos_token_id is None:
+                self.eos_token_id = ids["eos_token_id"]
         if self.return_attention_mask is None:
             self.return_attention_mask = bool(self.feature_extractor.return_attention_mask)
 
@@ -101,17 +95,11 @@ class SpeechSeq2SeqCollator:
 
     def label_batch(self, texts: list[str]):
         """Labels padded with -100 to the longest sequence, as a LongTensor."""
-        import torch
-
         sequences = [self.label_ids(text) for text in texts]
         labels = torch.full((len(sequences), max(map(len, sequences))), IGNORE_INDEX)
         for row, ids in enumerate(sequences):
             labels[row, : len(ids)] = torch.tensor(ids)
         return labels
-
-
-def _first_not_none(*values):
-    return next((v for v in values if v is not None), None)
 
 
 def _audio_array(audio, rate: int) -> np.ndarray:

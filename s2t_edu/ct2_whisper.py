@@ -24,6 +24,16 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import torch
+from tokenizers import AddedToken
+from transformers import (
+    GenerationConfig,
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+    WhisperProcessor,
+    WhisperTokenizer,
+)
 
 # Order of CTranslate2's DataType enum (include/ctranslate2/types.h); int32/bool scalars are config.
 _CT2_DTYPES = (np.float32, np.int8, np.int16, np.int32, np.float16, np.uint16)  # uint16 = raw bf16
@@ -160,9 +170,6 @@ def whisper_state_dict(ct2: dict[str, np.ndarray], n_layers: int) -> dict[str, n
 
 def _build_model(ct2: dict[str, np.ndarray]):
     """A ``WhisperForConditionalGeneration`` holding the converted weights, checked key for key."""
-    import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
-
     n_layers = sum(
         1
         for name in ct2
@@ -185,8 +192,6 @@ def _build_model(ct2: dict[str, np.ndarray]):
 
 def _generation_config(ct2_config: dict):
     """Generation settings of whisper-tiny.en, the suppress lists taken from the CT2 config.json."""
-    from transformers import GenerationConfig
-
     return GenerationConfig(
         decoder_start_token_id=TINY_EN_CONFIG["decoder_start_token_id"],
         bos_token_id=TINY_EN_CONFIG["bos_token_id"],
@@ -205,9 +210,6 @@ def _generation_config(ct2_config: dict):
 
 def _build_processor(source: Path, workdir: Path):
     """Feature extractor (transformers' defaults = Whisper's) + tokenizer from the shipped tokenizer.json."""
-    from tokenizers import AddedToken
-    from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
-
     shutil.copy(source / "tokenizer.json", workdir / "tokenizer.json")
     tokenizer_config = {
         "tokenizer_class": "WhisperTokenizer",

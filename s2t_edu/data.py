@@ -21,6 +21,9 @@ every array in memory. ``.map`` sees the decoded arrays too.
 
 from __future__ import annotations
 
+# ``datasets`` is imported inside the functions that build Dataset objects: it takes ~0.7 s,
+# and the rest of this module (the cache, the synthesis) is used without it.
+import io
 import json
 import os
 import random
@@ -30,7 +33,7 @@ import numpy as np
 import soundfile
 from tqdm.auto import tqdm
 
-from s2t_edu.audio import TARGET_SAMPLING_RATE, load_audio
+from s2t_edu.audio import SAMPLING_RATE, load_audio
 from s2t_edu.cache import build_once, cache_root
 from s2t_edu.errors import S2TEduError
 from s2t_edu.sentences import unique_sentences
@@ -92,15 +95,13 @@ def corpus_plan(size: str = "tiny", seed: int = 0) -> list[dict]:
 
 def _write_clip(directory: Path, row: dict, samples: np.ndarray, rate: int) -> dict:
     """Resample one utterance to 16 kHz, save it as FLAC, return its metadata row."""
-    audio = load_audio(samples, TARGET_SAMPLING_RATE, orig_sampling_rate=rate)
+    audio = load_audio(samples, SAMPLING_RATE, orig_sampling_rate=rate)
     # 16-bit FLAC is lossless for the int16 range; clip so a resampling overshoot cannot wrap
     audio = np.clip(audio, -1.0, 32767 / 32768)
     relative = Path("audio") / row["split"] / f"{row['id']}.flac"
     (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(
-        directory / relative, audio, TARGET_SAMPLING_RATE, format="FLAC", subtype="PCM_16"
-    )
-    return {**row, "path": str(relative), "duration": round(len(audio) / TARGET_SAMPLING_RATE, 4)}
+    soundfile.write(directory / relative, audio, SAMPLING_RATE, format="FLAC", subtype="PCM_16")
+    return {**row, "path": str(relative), "duration": round(len(audio) / SAMPLING_RATE, 4)}
 
 
 def _build(directory: Path, size: str, seed: int) -> None:
@@ -142,7 +143,7 @@ def decode_audio_batch(batch: dict) -> dict:
     """``with_transform`` hook: add ``array`` + ``sampling_rate`` to each ``audio`` dict."""
     if "audio" in batch:  # absent after remove_columns(["audio"])
         batch["audio"] = [
-            {**audio, "array": load_audio(audio["path"]), "sampling_rate": TARGET_SAMPLING_RATE}
+            {**audio, "array": load_audio(audio["path"]), "sampling_rate": SAMPLING_RATE}
             for audio in batch["audio"]
         ]
     return batch
@@ -223,12 +224,10 @@ def _read_audio_with_soundfile(dataset):
 
 
 def _decode_hub_audio(audio: dict) -> dict:
-    import io
-
     source = io.BytesIO(audio["bytes"]) if audio.get("bytes") else audio["path"]
     samples, rate = soundfile.read(source, dtype="float32")
-    array = load_audio(samples, TARGET_SAMPLING_RATE, orig_sampling_rate=rate)
-    return {"path": audio.get("path"), "array": array, "sampling_rate": TARGET_SAMPLING_RATE}
+    array = load_audio(samples, SAMPLING_RATE, orig_sampling_rate=rate)
+    return {"path": audio.get("path"), "array": array, "sampling_rate": SAMPLING_RATE}
 
 
 def load_speech_dataset(name: str, split: str | None = None, **kwargs):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .labels import IGNORE_INDEX, check_labels
+from .labels import IGNORE_INDEX, SPECIAL_ID_FIX, SPECIAL_TOKEN_SOURCES, check_labels
 
 
 @dataclass(frozen=True)
@@ -27,19 +27,14 @@ class Finding:
 
 def _special_token_findings(model) -> list[Finding]:
     findings = []
-    fixes = {
-        "decoder_start_token_id": "model.config.decoder_start_token_id = tokenizer.cls_token_id  # BERT; bos for GPT-2",
-        "pad_token_id": "model.config.pad_token_id = tokenizer.pad_token_id  # GPT-2: tokenizer.eos_token_id",
-        "eos_token_id": "model.config.eos_token_id = tokenizer.sep_token_id  # BERT; eos for GPT-2",
-    }
-    for name, fix in fixes.items():
+    for name, source in SPECIAL_TOKEN_SOURCES.items():
         if getattr(model.config, name, None) is None:
             findings.append(
                 Finding(
                     f"missing-{name.removesuffix('_token_id').replace('_', '-')}",
                     f"model.config.{name} is not set: training (labels) or generate() will fail "
                     "(transformers#18343)",
-                    fix,
+                    f"{SPECIAL_ID_FIX}  # {name} = {source}",
                 )
             )
     return findings
@@ -59,7 +54,7 @@ def _train_vs_generate_findings(model) -> list[Finding]:
                 Finding(
                     f"{name.removesuffix('_token_id').replace('_', '-')}-differs",
                     f"{name} is {trained} for training but {generated} for generate() (transformers#14439)",
-                    f"model.generation_config.{name} = model.config.{name}",
+                    f"model.generation_config.{name} = model.config.{name}  # or {SPECIAL_ID_FIX}",
                 )
             )
     return findings
@@ -114,12 +109,19 @@ def _architecture_findings(model, attention_mask) -> list[Finding]:
         findings.append(
             Finding(
                 "no-cross-attention",
-                "the decoder has no cross-attention layers, so it never looks at the audio: it can only "
-                "learn the average sentence",
+                "the decoder has no cross-attention layers, so it cannot read the audio: "
+                "transformers builds the model, but its first forward pass raises ValueError "
+                "('... has to be instantiated with cross-attention layers by setting "
+                "`config.add_cross_attention=True`')",
                 "compose with s2t_edu.compose_config / from_encoder_decoder_pretrained, which set "
-                "is_decoder=True and add_cross_attention=True",
+                "is_decoder=True and add_cross_attention=True before the decoder is built",
             )
         )
+    return findings + _group_norm_findings(model, attention_mask)
+
+
+def _group_norm_findings(model, attention_mask) -> list[Finding]:
+    findings = []
     encoder_config = model.config.encoder
     if getattr(encoder_config, "feat_extract_norm", None) == "group" and attention_mask is not None:
         findings.append(
@@ -161,7 +163,7 @@ def _tokenizer_findings(model, tokenizer) -> list[Finding]:
                 "pad-id-mismatch",
                 f"model.config.pad_token_id={model.config.pad_token_id} but the tokenizer pads with "
                 f"{tokenizer.pad_token_id}",
-                "model.config.pad_token_id = tokenizer.pad_token_id",
+                SPECIAL_ID_FIX,
             )
         )
     return findings

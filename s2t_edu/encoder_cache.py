@@ -25,9 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from s2t_edu.cache import build_once, cache_root
+from s2t_edu.data import load_corpus
 from s2t_edu.errors import S2TEduError
+from s2t_edu.inputs import SAMPLING_RATE
 
 FEATURES_VERSION = 1  # bump when the stored format changes
 
@@ -57,23 +60,21 @@ def encode_clips(
     encoder, feature_extractor, arrays: list, batch_size: int = 16, description: str = "encoding"
 ) -> np.ndarray:
     """Encoder output frames (clips, frames, width) for a list of 16 kHz arrays, float32."""
-    from tqdm.auto import tqdm
-
     window = feature_extractor.n_samples
     too_long = [i for i, a in enumerate(arrays) if len(a) > window]
     if too_long:
         raise S2TEduError(
-            f"{len(too_long)} clip(s) are longer than the encoder's {window / 16000:g} s window "
+            f"{len(too_long)} clip(s) are longer than the encoder's {window / SAMPLING_RATE:g} s window "
             "and would be cut",
             "use a longer --window (seconds), e.g. the longest clip rounded up",
-            f"clip {too_long[0]}: {len(arrays[too_long[0]]) / 16000:.2f} s",
+            f"clip {too_long[0]}: {len(arrays[too_long[0]]) / SAMPLING_RATE:.2f} s",
         )
     encoder.eval()
     out = []
     with tqdm(total=len(arrays), desc=description, unit="clip") as bar:
         for start in range(0, len(arrays), batch_size):
             chunk = arrays[start : start + batch_size]
-            features = feature_extractor(chunk, sampling_rate=16000, return_tensors="pt")
+            features = feature_extractor(chunk, sampling_rate=SAMPLING_RATE, return_tensors="pt")
             out.append(encoder(features.input_features).last_hidden_state.float().numpy())
             bar.update(len(chunk))
     return np.concatenate(out)
@@ -107,8 +108,6 @@ def cached_encoder_outputs(
     first clips of each split (quick demos). Building takes ~30 ms per clip on 2 CPU cores for
     Whisper tiny with a 5 s window.
     """
-    from s2t_edu.data import load_corpus
-
     check_fixed_window(encoder)
     if encoder.config.max_source_positions * 2 != feature_extractor.nb_max_frames:
         raise S2TEduError(

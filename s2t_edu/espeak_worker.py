@@ -21,6 +21,8 @@ import signal
 import struct
 import sys
 
+import espeakng_loader
+
 # Constants from espeak-ng's speak_lib.h.
 AUDIO_OUTPUT_SYNCHRONOUS = 2  # espeak_Synth returns once the whole text is spoken
 CHARS_UTF8 = 1
@@ -40,8 +42,6 @@ class Engine:
     """libespeak-ng, initialised for synchronous synthesis into a Python callback."""
 
     def __init__(self):
-        import espeakng_loader
-
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]

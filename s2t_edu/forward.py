@@ -28,9 +28,8 @@ class EncoderPass:
     """The encoder's side of the model, ready for cross-attention."""
 
     hidden_states: torch.Tensor  # (batch, frames, encoder width), the encoder's own output
-    projected_hidden_states: (
-        torch.Tensor
-    )  # (batch, frames, decoder width): what cross-attention reads
+    # (batch, frames, decoder width): what cross-attention reads
+    projected_hidden_states: torch.Tensor
     attention_mask: torch.Tensor | None  # (batch, frames), 1 = real audio, 0 = padding
 
 

@@ -40,12 +40,24 @@ def conv_layers(encoder_config: PreTrainedConfig) -> list[tuple[int, int, int]]:
 
 def encoder_output_lengths(encoder_config: PreTrainedConfig, input_lengths) -> torch.LongTensor:
     """Number of encoder frames for inputs of ``input_lengths`` samples (or mel frames for Whisper)."""
-    lengths = torch.as_tensor(input_lengths, dtype=torch.long)
+    lengths = check_input_lengths(input_lengths)
     for kernel, stride, padding in conv_layers(encoder_config):
         lengths = torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
-    return lengths.clamp(
-        min=0
-    )  # an input shorter than one kernel gives no frame, not a negative count
+    # An input shorter than one kernel gives no frame, not a negative count.
+    return lengths.clamp(min=0)
+
+
+def check_input_lengths(input_lengths) -> torch.LongTensor:
+    """Return ``input_lengths`` as a LongTensor, or say how to fix them if one is negative."""
+    lengths = torch.as_tensor(input_lengths, dtype=torch.long)
+    negative = lengths[lengths < 0]
+    if negative.numel():
+        raise S2TEduError(
+            "input lengths must be >= 0: each is a count of samples (mel frames for Whisper)",
+            "pass each clip's length, e.g. attention_mask.sum(-1)",
+            seen=negative[:5].tolist(),
+        )
+    return lengths
 
 
 def minimum_input_length(encoder_config: PreTrainedConfig) -> int:
@@ -62,6 +74,17 @@ def encoder_attention_mask(encoder_config: PreTrainedConfig, attention_mask) -> 
     Padding is assumed on the right (what feature extractors produce): row ``i`` keeps its first
     ``encoder_output_lengths(sum(mask_i))`` frames.
     """
+    attention_mask = check_sample_mask(encoder_config, attention_mask)
+    input_lengths = attention_mask.sum(dim=-1)
+    total_frames = int(encoder_output_lengths(encoder_config, attention_mask.shape[-1]))
+    kept_frames = encoder_output_lengths(encoder_config, input_lengths)
+    frame_index = torch.arange(total_frames, device=attention_mask.device)
+    return (frame_index[None, :] < kept_frames[:, None]).long()
+
+
+def check_sample_mask(encoder_config: PreTrainedConfig, attention_mask) -> torch.LongTensor:
+    """Return ``attention_mask`` as a LongTensor ``(batch, samples)`` of 1s then 0s whose every
+    row yields at least one frame, or raise an error that says how to fix it."""
     attention_mask = torch.as_tensor(attention_mask)
     if attention_mask.dim() != 2:
         raise S2TEduError(
@@ -85,7 +108,4 @@ def encoder_attention_mask(encoder_config: PreTrainedConfig, attention_mask) -> 
             "drop those clips or pad them with silence before the feature extractor",
             seen=input_lengths[too_short[:5]].tolist(),
         )
-    total_frames = int(encoder_output_lengths(encoder_config, attention_mask.shape[-1]))
-    kept_frames = encoder_output_lengths(encoder_config, input_lengths)
-    frame_index = torch.arange(total_frames, device=attention_mask.device)
-    return (frame_index[None, :] < kept_frames[:, None]).long()
+    return attention_mask.long()

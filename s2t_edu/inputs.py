@@ -16,6 +16,7 @@ from .config import speech_input_name
 from .errors import S2TEduError
 from .frames import minimum_input_length
 
+# What wav2vec2, HuBERT and Whisper were trained on: every clip is resampled to it.
 SAMPLING_RATE = 16_000
 
 

@@ -43,11 +43,51 @@ def check_labels(labels) -> torch.LongTensor:
     return labels.long()
 
 
+# The one rule for the three special ids, for every decoder family the course covers:
+#   start = [CLS] (BERT) or BOS (GPT-2, RoBERTa, BART: <s> / <|endoftext|>)
+#   end   = EOS if the tokenizer has one (GPT-2, RoBERTa, BART), else [SEP] (BERT)
+#   pad   = the pad token; GPT-2 has none, so EOS pads (labels mask padding with -100 anyway)
 SPECIAL_TOKEN_SOURCES = {
-    "decoder_start_token_id": "tokenizer.cls_token_id for BERT, tokenizer.bos_token_id for GPT-2",
-    "pad_token_id": "tokenizer.pad_token_id; GPT-2 has none: use tokenizer.eos_token_id",
-    "eos_token_id": "tokenizer.sep_token_id for BERT, tokenizer.eos_token_id for GPT-2",
+    "decoder_start_token_id": "tokenizer.cls_token_id, else tokenizer.bos_token_id",
+    "eos_token_id": "tokenizer.eos_token_id, else tokenizer.sep_token_id",
+    "pad_token_id": "tokenizer.pad_token_id, else tokenizer.eos_token_id",
 }
+SPECIAL_ID_FIX = "s2t_edu.set_special_ids(model, tokenizer)"
+
+
+def special_token_ids(tokenizer) -> dict[str, int]:
+    """The decoder's start, EOS and pad ids from its tokenizer, by the rule above."""
+
+    def first(*ids):
+        return next((i for i in ids if i is not None), None)
+
+    ids = {
+        "decoder_start_token_id": first(tokenizer.cls_token_id, tokenizer.bos_token_id),
+        "eos_token_id": first(tokenizer.eos_token_id, tokenizer.sep_token_id),
+        "pad_token_id": first(tokenizer.pad_token_id, tokenizer.eos_token_id),
+    }
+    missing = [name for name, value in ids.items() if value is None]
+    if missing:
+        raise S2TEduError(
+            f"the tokenizer has no token for {missing}",
+            "set them by hand on model.config and model.generation_config "
+            f"({'; '.join(SPECIAL_TOKEN_SOURCES[name] for name in missing)})",
+            type(tokenizer).__name__,
+        )
+    return ids
+
+
+def set_special_ids(model, tokenizer):
+    """Write start, EOS and pad ids on ``model.config`` (read by training) and
+    ``model.generation_config`` (read by ``generate``); returns ``model``.
+
+    Both, because transformers 5 keeps them apart: ``config`` values set after the model exists
+    never reach ``generation_config`` (transformers#18343, #14439).
+    """
+    for name, value in special_token_ids(tokenizer).items():
+        setattr(model.config, name, value)
+        setattr(model.generation_config, name, value)
+    return model
 
 
 def check_special_token_id(name: str, value) -> int:
@@ -56,7 +96,7 @@ def check_special_token_id(name: str, value) -> int:
         source = SPECIAL_TOKEN_SOURCES.get(name, "the id from your decoder's tokenizer")
         raise S2TEduError(
             f"{name} is not set",
-            f"set model.config.{name} before training or generating ({source})",
+            f"call {SPECIAL_ID_FIX} before training or generating (it uses {source})",
         )
     return int(value)
 

@@ -19,6 +19,21 @@ from .labels import IGNORE_INDEX, check_labels
 
 def seq2seq_loss(logits: torch.Tensor, labels, label_smoothing: float = 0.0) -> torch.Tensor:
     """Mean token cross-entropy, equal to the loss ``SpeechEncoderDecoderModel`` returns."""
+    labels = check_loss_inputs(logits, labels, label_smoothing)
+    counted = labels != IGNORE_INDEX
+    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (batch, length, vocab)
+    # Pick -log p(label) at every position first and drop the ignored ones after: selecting
+    # rows of the (positions, vocab) table first would copy it, and its gradient, for nothing.
+    safe_labels = labels.clamp(min=0)  # -100 is no index; those positions are dropped below
+    nll = -log_probs.gather(-1, safe_labels[..., None]).squeeze(-1)  # (batch, length)
+    if label_smoothing == 0.0:
+        return nll[counted].mean()
+    uniform_cost = -log_probs.mean(dim=-1)  # cross-entropy against the uniform distribution
+    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform_cost)[counted].mean()
+
+
+def check_loss_inputs(logits: torch.Tensor, labels, label_smoothing: float) -> torch.LongTensor:
+    """Return ``labels`` as a LongTensor on the logits' device, or say how to fix the inputs."""
     labels = check_labels(labels).to(logits.device)
     if logits.shape[:2] != labels.shape:
         raise S2TEduError(
@@ -43,13 +58,4 @@ def seq2seq_loss(logits: torch.Tensor, labels, label_smoothing: float = 0.0) -> 
             "use the decoder's own tokenizer, and -100 (not another negative number) for padding",
             seen=bad.unique()[:5].tolist(),
         )
-
-    log_probs = torch.log_softmax(logits.float(), dim=-1)  # (batch, length, vocab)
-    # Pick -log p(label) at every position first and drop the ignored ones after: selecting
-    # rows of the (positions, vocab) table first would copy it, and its gradient, for nothing.
-    safe_labels = labels.clamp(min=0)  # -100 is no index; those positions are dropped below
-    nll = -log_probs.gather(-1, safe_labels[..., None]).squeeze(-1)  # (batch, length)
-    if label_smoothing == 0.0:
-        return nll[counted].mean()
-    uniform_cost = -log_probs.mean(dim=-1)  # cross-entropy against the uniform distribution
-    return ((1.0 - label_smoothing) * nll + label_smoothing * uniform_cost)[counted].mean()
+    return labels

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from s2t_edu.errors import S2TEduError
+
+EditKind = Literal["equal", "substitution", "deletion", "insertion"]
 EQUAL, SUBSTITUTION, DELETION, INSERTION = "equal", "substitution", "deletion", "insertion"
 _LABEL = {EQUAL: " ", SUBSTITUTION: "S", DELETION: "D", INSERTION: "I"}
 
@@ -27,7 +31,7 @@ _LABEL = {EQUAL: " ", SUBSTITUTION: "S", DELETION: "D", INSERTION: "I"}
 class EditOp:
     """One step of an alignment: a reference token, a hypothesis token, or both."""
 
-    kind: str  # equal | substitution | deletion | insertion
+    kind: EditKind
     ref: str | None  # None for an insertion
     hyp: str | None  # None for a deletion
 
@@ -166,8 +170,6 @@ def characters(text: str) -> list[str]:
 
 
 def _as_list(texts: str | Sequence[str], name: str) -> list[str]:
-    from s2t_edu.errors import S2TEduError
-
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not all(isinstance(t, str) for t in texts):
         raise S2TEduError(f"{name} must be strings", "decode token ids to text first", texts[:3])
@@ -178,8 +180,6 @@ def error_counts(
     references: str | Sequence[str], hypotheses: str | Sequence[str], tokenize=words
 ) -> ErrorCounts:
     """Align every (reference, hypothesis) pair and add up their S, D, I and hits."""
-    from s2t_edu.errors import S2TEduError
-
     references, hypotheses = _as_list(references, "references"), _as_list(hypotheses, "hypotheses")
     if len(references) != len(hypotheses):
         raise S2TEduError(

@@ -25,7 +25,7 @@ Design choices (each one a trade-off made for a CPU):
 - **Normalisation**: ``feat_extract_norm="layer"`` + ``do_stable_layer_norm=True`` (pre-LN
   transformer), the layout of wav2vec2-large-lv60 and HuBERT-large. Unlike group norm
   (wav2vec2-base), it normalises each frame on its own, so padding cannot leak into real
-  frames and an ``attention_mask`` is valid: the processor returns one (see FACTS.md, PR
+  frames and an ``attention_mask`` is valid: the processor returns one (see transformers PR
   #10117 for why group-norm models must not get one). Pre-LN also tolerates a high learning
   rate, which a from-scratch run of a few hundred steps needs.
 - **Vocabulary**: the 32 tokens of wav2vec2-base-960h's ``vocab.json`` in lowercase
@@ -46,14 +46,30 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers import (
+    Wav2Vec2Config,
+    Wav2Vec2CTCTokenizer,
+    Wav2Vec2FeatureExtractor,
+    Wav2Vec2ForCTC,
+    Wav2Vec2Processor,
+)
 
-from s2t_edu.audio import TARGET_SAMPLING_RATE
+from s2t_edu.audio import SAMPLING_RATE, load_audio
+from s2t_edu.data import build_corpus, read_metadata
 from s2t_edu.errors import S2TEduError
+from s2t_edu.frames import encoder_output_lengths
+from s2t_edu.labels import IGNORE_INDEX
+from s2t_edu.metrics import cer
+from s2t_edu.train import evaluate as loop_evaluate
+from s2t_edu.train import set_seed, training_loop
 
 # wav2vec2-base-960h's vocabulary, lowercased: blank/pad first, then <s> </s> <unk>, the
 # word delimiter "|" (a space in text), the letters and the apostrophe.
@@ -64,8 +80,6 @@ DEFAULT_SEED = 0
 
 def encoder_config(**overrides):
     """The ``Wav2Vec2Config`` of the stand-in: hidden 256, 4 layers, ~5M parameters."""
-    from transformers import Wav2Vec2Config
-
     settings = dict(
         vocab_size=len(VOCAB),
         pad_token_id=VOCAB.index("<pad>"),  # the CTC blank
@@ -100,8 +114,6 @@ def encoder_config(**overrides):
 
 def build_processor(directory: str | Path):
     """Write ``vocab.json`` into ``directory`` and return a matching ``Wav2Vec2Processor``."""
-    from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     vocab_file = directory / "vocab.json"
@@ -112,7 +124,7 @@ def build_processor(directory: str | Path):
     # return_attention_mask: valid for a layer-norm feature encoder (see the module docstring)
     features = Wav2Vec2FeatureExtractor(
         feature_size=1,
-        sampling_rate=TARGET_SAMPLING_RATE,
+        sampling_rate=SAMPLING_RATE,
         padding_value=0.0,
         do_normalize=True,
         return_attention_mask=True,
@@ -120,20 +132,27 @@ def build_processor(directory: str | Path):
     return Wav2Vec2Processor(feature_extractor=features, tokenizer=tokenizer)
 
 
-def _read_split(size: str, split: str, seed: int) -> tuple[list[np.ndarray], list[str]]:
-    """All clips of one split in memory (the course train split is ~280 MB of float32)."""
-    from s2t_edu.audio import load_audio
-    from s2t_edu.data import build_corpus, read_metadata
-
+def _read_split(size: str, split: str, seed: int) -> list[dict]:
+    """All clips of one split in memory as ``{"audio", "text"}`` rows (course train: ~280 MB)."""
     rows = read_metadata(build_corpus(size, seed), split)
-    return [load_audio(row["path"]) for row in rows], [row["text"] for row in rows]
+    return [{"audio": load_audio(row["path"]), "text": row["text"]} for row in rows]
+
+
+def sortish_batches(lengths: list[int], batch_size: int, rng: random.Random) -> Iterator[list[int]]:
+    """Batches for ever, epoch after epoch, each epoch as :func:`batch_order` deals it."""
+    while True:
+        epoch = batch_order(lengths, batch_size, rng)
+        while epoch:
+            yield epoch.pop()
 
 
 def batch_order(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """One epoch of batches: shuffled, then sorted by length within windows of 50 batches.
 
     Clips of similar length go together, so little compute is spent on padding, while the
-    order still changes every epoch ("sortish" sampling, as in fairseq).
+    order still changes every epoch ("sortish" sampling, as in fairseq). The zoo checkpoint
+    was trained in this order, so it stays this recipe's own (fine-tuning's
+    ``s2t_edu.train.batch_order`` is a pure function of the step instead, for resume).
     """
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -146,55 +165,86 @@ def batch_order(lengths: list[int], batch_size: int, rng: random.Random) -> list
     return batches
 
 
-def _collate(processor, audio: list[np.ndarray], texts: list[str] | None = None) -> dict:
-    inputs = processor(
-        audio, sampling_rate=TARGET_SAMPLING_RATE, padding=True, return_tensors="pt"
-    ).data
-    if texts is not None:
-        labels = processor.tokenizer(texts, padding=True, return_tensors="pt")
-        unknown = labels.input_ids == processor.tokenizer.unk_token_id
+@dataclass
+class CTCCollator:
+    """Rows ``{"audio", "text"}`` → padded ``input_values``, ``attention_mask`` and CTC ``labels``."""
+
+    processor: Any
+
+    def __call__(self, rows: list[dict]) -> dict:
+        inputs = self.processor(
+            [row["audio"] for row in rows],
+            sampling_rate=SAMPLING_RATE,
+            padding=True,
+            return_tensors="pt",
+        ).data
+        texts = [row["text"] for row in rows]
+        labels = self.processor.tokenizer(texts, padding=True, return_tensors="pt")
+        unknown = labels.input_ids == self.processor.tokenizer.unk_token_id
         if unknown.any():
             raise S2TEduError(
                 "a transcript has characters outside the CTC vocabulary",
                 "lowercase the text and keep only a-z, space and apostrophe",
                 texts[int(unknown.any(-1).nonzero()[0])],
             )
-        # -100 marks padding: Wav2Vec2ForCTC takes label lengths from labels >= 0
-        inputs["labels"] = labels.input_ids.masked_fill(labels.attention_mask == 0, -100)
-    return inputs
+        # padding is ignored: Wav2Vec2ForCTC takes each label's length from labels >= 0
+        inputs["labels"] = labels.input_ids.masked_fill(labels.attention_mask == 0, IGNORE_INDEX)
+        return inputs
+
+
+def ctc_loss(model, batch: dict) -> torch.Tensor:
+    """The training loop's ``loss_fn``: ``Wav2Vec2ForCTC`` computes CTC itself from the labels."""
+    return model(**batch).loss
 
 
 @torch.no_grad()
-def transcribe(model, processor, audio: list[np.ndarray], batch_size: int = 16) -> list[str]:
-    """Greedy CTC decoding: argmax per frame, then merge repeats and drop blanks.
+def greedy_ctc_texts(model, batch: dict, processor) -> list[str]:
+    """Greedy CTC decoding of a batch: argmax per frame, then merge repeats and drop blanks.
 
     Only a clip's own frames are read: the encoder still outputs (meaningless) frames over the
     padding of a shorter clip in a batch, and their argmax would add stray letters at its end.
     """
-    from s2t_edu.frames import encoder_output_lengths
-
     model.eval()
-    order = sorted(range(len(audio)), key=lambda i: len(audio[i]))  # less padding
+    inputs = {key: value for key, value in batch.items() if key != "labels"}
+    ids = model(**inputs).logits.argmax(-1)
+    frames = encoder_output_lengths(model.config, inputs["attention_mask"].sum(-1))
+    return [processor.decode(ids[row, : int(frames[row])]) for row in range(len(ids))]
+
+
+def transcribe(model, processor, audio: list[np.ndarray], batch_size: int = 16) -> list[str]:
+    """Greedy CTC transcripts of 16 kHz clips, in their order (batched by length: less padding)."""
+    order = sorted(range(len(audio)), key=lambda i: len(audio[i]))
     texts = [""] * len(audio)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        inputs = _collate(processor, [audio[i] for i in chunk])
-        ids = model(**inputs).logits.argmax(-1)
-        frames = encoder_output_lengths(model.config, inputs["attention_mask"].sum(-1))
-        for row, i in enumerate(chunk):
-            texts[i] = processor.decode(ids[row, : int(frames[row])])
+        batch = processor(
+            [audio[i] for i in chunk],
+            sampling_rate=SAMPLING_RATE,
+            padding=True,
+            return_tensors="pt",
+        ).data
+        for i, text in zip(chunk, greedy_ctc_texts(model, batch, processor), strict=True):
+            texts[i] = text
     return texts
 
 
 def evaluate(model, processor, size: str = "course", seed: int = 0, splits=None) -> dict:
-    """CER (greedy decoding, :func:`s2t_edu.metrics.cer`) on each split of the corpus."""
-    from s2t_edu.metrics import cer
-
+    """CER (greedy decoding) on each split of the corpus, by the training loop's ``evaluate``."""
     splits = splits or ("test", "test_unseen_voice")
     result = {}
     for split in splits:
-        audio, texts = _read_split(size, split, seed)
-        result[split] = round(cer(texts, transcribe(model, processor, audio)), 4)
+        rows = sorted(_read_split(size, split, seed), key=lambda row: len(row["audio"]))
+        scores = loop_evaluate(
+            model,
+            rows,
+            CTCCollator(processor),
+            processor,
+            batch_size=16,
+            transcribe=greedy_ctc_texts,
+            metric=cer,
+            loss_fn=None,
+        )
+        result[split] = round(scores["cer"], 4)
     return result
 
 
@@ -204,6 +254,25 @@ def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def optimizer_and_schedule(model, peak: float, warmup: int, steps: int):
+    """AdamW (betas 0.9/0.98, weight decay 0.01 except biases and norms) and the cosine schedule.
+
+    The schedule hands the optimizer :func:`learning_rate` itself (base lr 1, factor = the lr),
+    so every step's learning rate is bit for bit the one the zoo checkpoint was trained with.
+    """
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "norm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or "norm" in n]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=1.0,
+        betas=(0.9, 0.98),
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate(step, steps, peak, warmup)
+    )
+    return optimizer, schedule
 
 
 def _git_state() -> str:
@@ -241,54 +310,43 @@ def train(
 ) -> dict:
     """Train the CTC model for ``steps`` steps and save it (with its processor) into ``out``.
 
-    Returns the training record, also written to ``out/training.json``.
+    The steps are ``s2t_edu.train.training_loop``'s, with the CTC loss. Returns the training
+    record, also written to ``out/training.json``.
     """
-    from transformers import Wav2Vec2ForCTC
-
     if steps < 1:
         raise S2TEduError("steps must be at least 1", "pass --steps 3000 (the default)", steps)
     torch.set_num_threads(threads)
     # Every source of randomness: init and dropout (torch), time masking (numpy, inside
     # transformers' _compute_mask_indices), data order (our own Random).
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    set_seed(seed)
     rng = random.Random(f"pretrain-ctc-{seed}")
 
     out = Path(out)
     processor = build_processor(out)
-    audio, texts = _read_split(size, "train", 0)
+    rows = _read_split(size, "train", 0)
     model = Wav2Vec2ForCTC(encoder_config(**(config_overrides or {}))).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "norm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or "norm" in n]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=lr,
-        betas=(0.9, 0.98),
+    optimizer, schedule = optimizer_and_schedule(model, lr, warmup, steps)
+    lengths = [len(row["audio"]) for row in rows]
+    collate = CTCCollator(processor)
+    batches = (
+        collate([rows[i] for i in batch]) for batch in sortish_batches(lengths, batch_size, rng)
     )
 
-    lengths = [len(a) for a in audio]
-    batches: list[list[int]] = []
     losses: list[float] = []
-    started = time.perf_counter()
     loads = [_load_average()]
+    started = time.perf_counter()
     with tqdm(total=steps, desc="CTC pretraining", unit="step") as bar:
-        for step in range(steps):
-            if not batches:
-                batches = batch_order(lengths, batch_size, rng)
-            batch = batches.pop()
-            inputs = _collate(processor, [audio[i] for i in batch], [texts[i] for i in batch])
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, steps, lr, warmup)
-            loss = model(**inputs).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
+
+        def progress(record, model):
+            losses.append(record["loss"])
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
             bar.update()
-            if (step + 1) % 100 == 0:
+            if record["step"] % 100 == 0:
                 loads.append(_load_average())
+
+        training_loop(
+            model, batches, optimizer, schedule, steps=steps, loss_fn=ctc_loss, on_step=progress
+        )
     train_seconds = time.perf_counter() - started
 
     model.eval()
@@ -298,8 +356,8 @@ def train(
         "command": command or f"s2t_edu.pretrain_ctc.train(steps={steps}, seed={seed}, ...)",
         "steps": steps,
         "seed": seed,
-        "corpus": f"{size} (corpus seed 0), train split, {len(audio)} clips, "
-        f"{sum(lengths) / TARGET_SAMPLING_RATE / 3600:.2f} h",
+        "corpus": f"{size} (corpus seed 0), train split, {len(rows)} clips, "
+        f"{sum(lengths) / SAMPLING_RATE / 3600:.2f} h",
         "batch_size": batch_size,
         "peak_lr": lr,
         "warmup_steps": warmup,

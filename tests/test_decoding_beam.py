@@ -14,6 +14,7 @@ import torch
 from decoding_helpers import calibrated, generate_kwargs
 
 from s2t_edu.decoding import beam_search
+from s2t_edu.decoding.beam import Fate
 from s2t_edu.errors import S2TEduError
 
 PAIRS = [
@@ -84,7 +85,7 @@ def test_one_beam_is_greedy_as_in_generate():
 
 
 def test_every_beam_branch_is_exercised():
-    fates, stopped_early, ran_to_limit = set(), False, False
+    fates, stopped_early, ran_to_limit = set(), False, False  # (fate, ended) pairs
     for encoder, decoder in PAIRS[:3]:
         model, inputs, mask, _ = calibrated(encoder, decoder)
         for early_stopping in (True, False, "never"):
@@ -92,29 +93,26 @@ def test_every_beam_branch_is_exercised():
                 model, inputs, mask, 3, length_penalty=1.0, early_stopping=early_stopping
             )
             assert_same(expected, ours)
-            fates |= {
-                c.fate.split(",")[0].split(":")[0] + ":" + c.fate.split(":")[1].split(",")[0]
-                for step in ours.trace
-                for c in step.candidates
-            }
+            fates |= {(c.fate, c.ended) for step in ours.trace for c in step.candidates}
             ran_to_limit |= len(ours.trace) // inputs.shape[0] == MAX_NEW
             # A batch stops only when all its utterances are done; one utterance alone can stop early.
             one = None if mask is None else mask[:1]
             expected, ours = run_both(model, inputs[:1], one, 3, early_stopping=early_stopping)
             assert_same(expected, ours)
             stopped_early |= len(ours.trace) < MAX_NEW
-    kinds = " | ".join(sorted(fates))
+    seen = {fate for fate, _ in fates}
     for kind in [
-        "alive: among the num_beams best unfinished",
-        "pruned: not among the num_beams best unfinished",
-        "finished (eos): kept",
-        "finished (max_length): kept",
-        "finished (eos): dropped",
-        "dropped: ended (eos) but ranked below the best num_beams candidates",
-        "dropped: early_stopping=True and num_beams hypotheses had already finished",
-        "dropped: utterance already done (no alive beam could beat the finished ones)",
+        (Fate.ALIVE, None),
+        (Fate.PRUNED, None),
+        (Fate.FINISHED, "eos"),
+        (Fate.FINISHED, "max_length"),
+        (Fate.BEATEN, "eos"),
+        (Fate.RANKED_TOO_LOW, "eos"),
     ]:
-        assert kind in kinds, f"branch never ran: {kind!r}; seen: {kinds}"
+        assert kind in fates, f"branch never ran: {kind}; seen: {sorted(fates, key=str)}"
+    for fate in [Fate.EARLY_STOPPED, Fate.UTTERANCE_DONE]:  # whatever ended them
+        assert fate in seen, f"branch never ran: {fate}; seen: {sorted(seen)}"
+    assert seen == set(Fate)
     assert stopped_early and ran_to_limit
 
 
@@ -129,7 +127,7 @@ def test_trace_is_a_tree_a_plot_can_draw():
         from_candidates = {
             tuple(before.alive[c.parent][0] + [c.token])
             for c in before.candidates
-            if c.fate.startswith("alive")
+            if c.fate is Fate.ALIVE
         }
         assert children == from_candidates
         assert all(0 <= c.parent < len(before.alive) for c in before.candidates)

@@ -98,7 +98,8 @@ def test_missing_special_id_is_a_clear_error(name):
             source.bos_token_id = None  # generate would fall back to it
     inputs, mask = calibrated("wav2vec2-group", "bert")[1:3]
     with pytest.raises(
-        S2TEduError, match=f"{name} is not set(.|\n)*Fix: set model.generation_config.{name}"
+        S2TEduError,
+        match=rf"{name} is not set(.|\n)*Fix: call s2t_edu\.set_special_ids\(model, tokenizer\)(.|\n)*model\.generation_config\.{name}",
     ):
         greedy_decode(model, inputs, mask)
 

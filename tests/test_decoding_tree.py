@@ -10,6 +10,7 @@ import torch
 from decoding_helpers import calibrated
 
 from s2t_edu.decoding import beam_search
+from s2t_edu.decoding.beam import Candidate, Fate
 from s2t_edu.decoding.tree import FATES, beam_tree, fate_of, plot_beam_tree, token_label
 from s2t_edu.errors import S2TEduError
 
@@ -44,7 +45,7 @@ def test_one_node_per_candidate_joined_to_its_parent(num_beams, length_penalty, 
         # Nodes come in trace order: node i + 1 is candidate i.
         for node, cand in zip(tree.nodes[1:], candidates, strict=True):
             assert node.token == cand.token and node.score == cand.score
-            assert node.fate == fate_of(cand.fate) and node.reason == cand.fate
+            assert node.fate == fate_of(cand.fate) and node.reason == cand.reason
         for step in steps:
             alive_tokens = [tuple(tokens) for tokens, _ in step.alive]
             at_step = [n for n in tree.nodes[1:] if n.step == step.step + 1]
@@ -79,14 +80,46 @@ def test_the_best_node_is_the_returned_sequence():
         assert tree.path_to(tree.best)[0] == 0
 
 
-def test_fate_sentences():
-    assert fate_of("alive: among the num_beams best unfinished") == "kept"
-    assert fate_of("pruned: not among the num_beams best unfinished") == "pruned"
-    assert fate_of("finished (eos): kept, length-normalised score -1.0") == "finished"
-    assert fate_of("finished (eos): dropped, worse than the num_beams finished") == "dropped"
-    assert fate_of("dropped: utterance already done") == "dropped"
+def test_fate_groups_and_sentences():
+    assert {fate: fate_of(fate) for fate in Fate} == {
+        Fate.ALIVE: "kept",
+        Fate.PRUNED: "pruned",
+        Fate.FINISHED: "finished",
+        Fate.BEATEN: "dropped",
+        Fate.RANKED_TOO_LOW: "dropped",
+        Fate.EARLY_STOPPED: "dropped",
+        Fate.UTTERANCE_DONE: "dropped",
+    }
+    assert fate_of("alive") == "kept"  # a StrEnum: its value works too
     with pytest.raises(ValueError):
         fate_of("something else")
+
+    def reason(fate, ended=None, normalised=None):
+        return Candidate(0, 5, -1.0, ended, fate, normalised).reason
+
+    # The sentences the trace has always printed (notebook 3 shows them).
+    assert reason(Fate.ALIVE) == "alive: among the num_beams best unfinished"
+    assert reason(Fate.PRUNED) == "pruned: not among the num_beams best unfinished"
+    assert (
+        reason(Fate.RANKED_TOO_LOW, "eos")
+        == "dropped: ended (eos) but ranked below the best num_beams candidates"
+    )
+    assert (
+        reason(Fate.EARLY_STOPPED, "eos")
+        == "dropped: early_stopping=True and num_beams hypotheses had already finished"
+    )
+    assert (
+        reason(Fate.UTTERANCE_DONE, "max_length")
+        == "dropped: utterance already done (no alive beam could beat the finished ones)"
+    )
+    assert (
+        reason(Fate.FINISHED, "max_length", -0.123456)
+        == "finished (max_length): kept, length-normalised score -0.1235"
+    )
+    assert (
+        reason(Fate.BEATEN, "eos")
+        == "finished (eos): dropped, worse than the num_beams finished hypotheses"
+    )
 
 
 def test_plot_draws_one_marker_per_node():

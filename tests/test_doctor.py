@@ -40,7 +40,8 @@ def test_missing_special_token(healthy, name):
     setattr(healthy.config, name, None)
     code = "missing-" + name.removesuffix("_token_id").replace("_", "-")
     findings = [f for f in doctor(healthy) if f.code == code]
-    assert len(findings) == 1 and f"model.config.{name} =" in findings[0].fix
+    assert len(findings) == 1 and "set_special_ids(model, tokenizer)" in findings[0].fix
+    assert name in findings[0].fix
 
 
 def test_start_token_differs_between_training_and_generation(healthy):
@@ -80,6 +81,9 @@ def test_decoder_without_cross_attention():
     model = SpeechEncoderDecoderModel(config=config, decoder=decoder)
     set_special_tokens(model)
     assert "no-cross-attention" in _codes(doctor(model))
+    # What the finding says happens: the composite is built, its first forward pass fails.
+    with pytest.raises(ValueError, match="has to be instantiated with cross-attention layers"):
+        model(input_values=torch.randn(1, 2000), decoder_input_ids=torch.tensor([[1, 5]]))
 
 
 def test_tokenizer_larger_than_decoder_vocabulary(healthy, tokenizer):
@@ -95,4 +99,7 @@ def test_tokenizer_pads_with_another_id(healthy, tokenizer):
 def test_findings_print_problem_and_fix(healthy):
     healthy.config.eos_token_id = None
     text = str(doctor(healthy)[0])
-    assert text.startswith("[missing-eos]") and "fix: model.config.eos_token_id" in text
+    assert (
+        text.startswith("[missing-eos]")
+        and "fix: s2t_edu.set_special_ids(model, tokenizer)  # eos_token_id" in text
+    )

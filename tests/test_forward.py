@@ -64,7 +64,8 @@ def test_step_by_step_equals_model(models, encoder_name, decoder_name, use_mask)
         ours = forward_step_by_step(model, inputs, labels=labels, attention_mask=mask)
     torch.testing.assert_close(ours.logits, reference.logits, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours.loss, reference.loss, rtol=1e-5, atol=1e-6)
-    # In transformers 5.x encoder_last_hidden_state is the *projected* tensor (FACTS.md).
+    # encoder_last_hidden_state is the *projected* tensor, after enc_to_dec_proj
+    # (huggingface/transformers#16586); this line checks it still is.
     torch.testing.assert_close(ours.projected_hidden_states, reference.encoder_last_hidden_state)
     assert ours.decoder_input_ids[:, 0].eq(model.config.decoder_start_token_id).all()
 

@@ -128,6 +128,16 @@ def test_left_padded_mask_is_refused():
         encoder_attention_mask(encoder_configs()["hubert"], mask)
 
 
+def test_negative_input_length_is_refused_not_clamped():
+    config = encoder_configs()["hubert"]
+    with pytest.raises(S2TEduError, match="input lengths must be >= 0") as error:
+        encoder_output_lengths(config, torch.tensor([4000, -3, 100, -1]))
+    assert error.value.seen == [-3, -1] and "attention_mask.sum(-1)" in error.value.fix
+    with pytest.raises(S2TEduError, match="input lengths must be >= 0"):
+        encoder_output_lengths(config, -1)
+    assert int(encoder_output_lengths(config, 0)) == 0  # zero samples: no frame, no error
+
+
 def test_unknown_encoder_family_is_refused():
     from transformers import BertConfig
 

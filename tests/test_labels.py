@@ -74,4 +74,64 @@ def test_bad_labels_get_a_clear_error(labels, match):
 def test_missing_special_ids_name_the_setting(pad, start, name):
     with pytest.raises(S2TEduError, match=f"{name} is not set") as error:
         shift_tokens_right(torch.tensor([[5, 6]]), pad, start)
-    assert f"model.config.{name}" in str(error.value)
+    assert name in str(error.value) and "set_special_ids(model, tokenizer)" in str(error.value)
+
+
+# ---------------------------------------------------------------- the one special-id rule
+def _tokenizer(**special):
+    """A word-level tokenizer with only the special tokens given (GPT-2 style: no cls/sep/pad)."""
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0, "<|endoftext|>": 1, "[CLS]": 2, "[SEP]": 3, "[PAD]": 4, "a": 5}
+    return PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<unk>")),
+        unk_token="<unk>",
+        **special,
+    )
+
+
+def test_bert_style_ids_are_cls_sep_pad():
+    from s2t_edu.labels import special_token_ids
+
+    ids = special_token_ids(_tokenizer(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]"))
+    assert ids == {"decoder_start_token_id": 2, "eos_token_id": 3, "pad_token_id": 4}
+
+
+def test_gpt2_style_ids_are_bos_eos_and_eos_pads():
+    from s2t_edu.labels import special_token_ids
+
+    ids = special_token_ids(_tokenizer(bos_token="<|endoftext|>", eos_token="<|endoftext|>"))
+    assert ids == {"decoder_start_token_id": 1, "eos_token_id": 1, "pad_token_id": 1}
+
+
+def test_minilm_tokenizer_ids():
+    from transformers import AutoTokenizer
+
+    from s2t_edu.labels import special_token_ids
+    from s2t_edu.pretrained import resolve
+
+    ids = special_token_ids(AutoTokenizer.from_pretrained(resolve("minilm-l6")))
+    assert ids == {"decoder_start_token_id": 101, "eos_token_id": 102, "pad_token_id": 0}
+
+
+def test_set_special_ids_writes_config_and_generation_config():
+    from tiny_models import decoder_configs, encoder_configs
+
+    from s2t_edu import build_model, set_special_ids
+
+    model = build_model(encoder_configs()["hubert"], decoder_configs()["bert"])
+    set_special_ids(model, _tokenizer(cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]"))
+    for target in (model.config, model.generation_config):
+        assert (target.decoder_start_token_id, target.eos_token_id, target.pad_token_id) == (
+            2,
+            3,
+            4,
+        )
+
+
+def test_a_tokenizer_without_start_or_end_is_refused():
+    from s2t_edu.labels import special_token_ids
+
+    with pytest.raises(S2TEduError, match="no token for"):
+        special_token_ids(_tokenizer(pad_token="[PAD]"))

@@ -69,10 +69,11 @@ def test_labels_spell_the_text_letter_by_letter(checkpoint):
 
 
 def test_training_refuses_text_outside_the_vocabulary(tmp_path):
-    from s2t_edu.pretrain_ctc import _collate, build_processor
+    from s2t_edu.pretrain_ctc import CTCCollator, build_processor
 
+    collate = CTCCollator(build_processor(tmp_path))
     with pytest.raises(S2TEduError, match="outside the CTC vocabulary"):
-        _collate(build_processor(tmp_path), [np.zeros(1600, np.float32)], ["Hello, world"])
+        collate([{"audio": np.zeros(1600, np.float32), "text": "Hello, world"}])
 
 
 def test_warm_start_keeps_the_encoder_and_drops_the_ctc_head(checkpoint, smoke_dir):

@@ -23,14 +23,14 @@ from transformers import (
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperModel
 
 from s2t_edu.errors import S2TEduError
+from s2t_edu.model import PARTS, build_model, load_speech_encoder_decoder
 from s2t_edu.pretrained import (
     ZOO,
     catalog,
-    load_speech_encoder_decoder,
-    load_warm_started,
     resolve,
     shorten_whisper_window,
     to_markdown,
+    whisper_feature_extractor,
 )
 from s2t_edu.tts import synthesize
 
@@ -166,7 +166,7 @@ def test_whisper_transcribes_synthetic_english(whisper, greedy_tokens):
 
 
 def test_plain_warm_start_keeps_whispers_decoder(whisper_dir):
-    """The trap load_warm_started avoids: AutoModel turns a Whisper checkpoint into WhisperModel."""
+    """The trap build_model avoids: AutoModel turns a Whisper checkpoint into WhisperModel."""
     model = SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
         whisper_dir, resolve("minilm-l6")
     )
@@ -175,7 +175,7 @@ def test_plain_warm_start_keeps_whispers_decoder(whisper_dir):
 
 @pytest.fixture(scope="module")
 def warm_started():
-    model = load_warm_started("whisper-tiny.en", "minilm-l6")
+    model = build_model("whisper-tiny.en", "minilm-l6", pretrained=PARTS)
     model.config.decoder_start_token_id, model.config.pad_token_id = 101, 0
     return model.eval()
 
@@ -244,3 +244,23 @@ def test_shorten_whisper_window_rejects_impossible_windows(warm_started, seconds
 def test_shorten_whisper_window_needs_a_whisper_encoder():
     with pytest.raises(S2TEduError, match="Whisper"):
         shorten_whisper_window(BertLMHeadModel.from_pretrained(resolve("minilm-l6")), 5)
+
+
+@pytest.mark.parametrize("seconds", [5, 5.0, 10])
+def test_a_shortened_feature_extractor_saves_and_loads_back(tmp_path, seconds):
+    """Regression: chunk_length saved as 5.0 made the reloaded extractor's sample count a
+    float, and every call then failed (TypeError: pad_width must be of integral type)."""
+    from transformers import AutoFeatureExtractor
+
+    extractor = whisper_feature_extractor("whisper-tiny.en", seconds)
+    extractor.save_pretrained(tmp_path)
+    reloaded = AutoFeatureExtractor.from_pretrained(tmp_path)
+    assert reloaded.n_samples == 16_000 * seconds and isinstance(reloaded.n_samples, int)
+    features = reloaded(np.zeros(8_000, np.float32), sampling_rate=16_000, return_tensors="pt")
+    assert features.input_features.shape == (1, 80, 100 * seconds)
+
+
+@pytest.mark.parametrize("seconds", [2.5, 0, -1, "5"])
+def test_a_feature_extractor_window_must_be_whole_seconds(seconds):
+    with pytest.raises(S2TEduError, match="whole number of seconds"):
+        whisper_feature_extractor("whisper-tiny.en", seconds)

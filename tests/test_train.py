@@ -13,7 +13,7 @@ from s2t_edu.encoder_cache import (
     encode_clips,
     encoder_fingerprint,
 )
-from s2t_edu.finetune import build_model, datasets_for
+from s2t_edu.finetune import Settings, build_model_and_processors, datasets_for
 from s2t_edu.train import (
     autocast_for,
     batch_order,
@@ -30,7 +30,7 @@ from s2t_edu.train import (
     train_step,
 )
 
-SETTINGS = {"corpus": "tiny", "corpus_seed": 0, "max_clips": None, "end_to_end": False}
+SETTINGS = Settings(output_dir="unused", corpus="tiny", end_to_end=False)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,9 @@ def tiny_dirs(tmp_path_factory):
 
 
 def _frozen_run(tiny_dirs, init="warm", seed=0):
-    model, extractor, tokenizer = build_model(*tiny_dirs, init=init, window=5.0, seed=seed)
+    model, extractor, tokenizer = build_model_and_processors(
+        *tiny_dirs, init=init, window=5, seed=seed
+    )
     freeze_encoder(model)
     splits, collator = datasets_for(SETTINGS, model, extractor, tokenizer)
     return model, extractor, tokenizer, splits, collator
@@ -152,15 +154,15 @@ def test_cached_frames_equal_the_live_encoder(tiny_dirs):
 
 
 def test_cache_key_follows_the_weights(tiny_dirs):
-    warm, extractor, *_ = build_model(*tiny_dirs, init="warm", window=5.0)
-    random, *_ = build_model(*tiny_dirs, init="random", window=5.0, seed=1)
+    warm, extractor, *_ = build_model_and_processors(*tiny_dirs, init="warm", window=5.0)
+    random, *_ = build_model_and_processors(*tiny_dirs, init="random", window=5.0, seed=1)
     assert encoder_fingerprint(warm.encoder) != encoder_fingerprint(random.encoder)
     path = cached_encoder_outputs(warm.encoder, extractor, "tiny", max_clips=2)
     assert len(CachedSplit(path, "train")) == 2
 
 
 def test_cache_refuses_clips_longer_than_the_window_and_non_whisper_encoders(tiny_dirs):
-    model, extractor, *_ = build_model(*tiny_dirs, init="warm", window=1.0)
+    model, extractor, *_ = build_model_and_processors(*tiny_dirs, init="warm", window=1.0)
     with pytest.raises(S2TEduError, match="longer than the encoder's 1 s window"):
         encode_clips(model.encoder, extractor, [np.zeros(20000, dtype=np.float32)])
     from transformers import Wav2Vec2Config, Wav2Vec2Model

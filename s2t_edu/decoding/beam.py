@@ -22,6 +22,7 @@ operation (the same -1e9 masks, the same top-k calls), so ties break the same wa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import torch
 
@@ -40,6 +41,33 @@ from .processors import apply_all, logits_processors
 NEG = -1.0e9  # "impossible" as generate writes it: a large finite number, so sums stay finite
 
 
+class Fate(StrEnum):
+    """What became of one candidate; ``Candidate.reason`` says it in a sentence."""
+
+    ALIVE = "alive"  # among the num_beams best unfinished: extended at the next step
+    PRUNED = "pruned"  # unfinished, but not among the num_beams best: forgotten
+    RANKED_TOO_LOW = "ranked_too_low"  # ended, but ranked below the best num_beams candidates
+    EARLY_STOPPED = "early_stopped"  # ended, but early_stopping=True and num_beams had finished
+    UTTERANCE_DONE = "utterance_done"  # ended, but the utterance was already done
+    FINISHED = "finished"  # ended and entered the finished hypotheses
+    BEATEN = "beaten"  # ended, but worse than the num_beams finished hypotheses
+
+
+REASONS = {  # Fate -> its sentence; {ended} is "eos" or "max_length"
+    Fate.ALIVE: "alive: among the num_beams best unfinished",
+    Fate.PRUNED: "pruned: not among the num_beams best unfinished",
+    Fate.RANKED_TOO_LOW: "dropped: ended ({ended}) but ranked below the best num_beams candidates",
+    Fate.EARLY_STOPPED: (
+        "dropped: early_stopping=True and num_beams hypotheses had already finished"
+    ),
+    Fate.UTTERANCE_DONE: (
+        "dropped: utterance already done (no alive beam could beat the finished ones)"
+    ),
+    Fate.FINISHED: "finished ({ended}): kept, length-normalised score {normalised:.4f}",
+    Fate.BEATEN: "finished ({ended}): dropped, worse than the num_beams finished hypotheses",
+}
+
+
 @dataclass
 class Candidate:
     """One extension of one alive beam at one step, and what became of it."""
@@ -48,7 +76,13 @@ class Candidate:
     token: int
     score: float  # summed log-probability of the whole sequence
     ended: str | None  # "eos", "max_length" or None
-    fate: str  # why it was kept or dropped
+    fate: Fate  # why it was kept or dropped
+    normalised: float | None = None  # score / new_tokens ** length_penalty, for Fate.FINISHED
+
+    @property
+    def reason(self) -> str:
+        """The fate in words, e.g. "finished (eos): kept, length-normalised score -0.4213"."""
+        return REASONS[self.fate].format(ended=self.ended, normalised=self.normalised)
 
 
 @dataclass
@@ -184,20 +218,22 @@ def beam_search(
 
         if trace:
             steps += _record(
-                length,
-                old_alive,
-                old_scores,
-                parent,
-                token,
-                cand_scores,
-                ended,
-                picked,
-                merged,
-                group_full,
-                can_improve,
-                done,
-                done_scores,
-                done_flags,
+                StepTensors(
+                    length=length,
+                    alive=old_alive,
+                    alive_scores=old_scores,
+                    parent=parent,
+                    token=token,
+                    cand_scores=cand_scores,
+                    ended=ended,
+                    picked=picked,
+                    merged=merged,
+                    group_full=group_full,
+                    can_improve=can_improve,
+                    done=done,
+                    done_scores=done_scores,
+                    done_flags=done_flags,
+                )
             )
 
         # Beam b of the next step continues candidate ``picked``'s parent: reorder the self-attention
@@ -224,82 +260,83 @@ def beam_search(
     )
 
 
-def _fate(j, beams, ended, chosen, kept, group_full, can_improve, normalised_kept) -> str:
-    """Why candidate j was kept or dropped, in words."""
+@dataclass
+class StepTensors:
+    """One step's tensors, as ``beam_search`` holds them, for ``_record`` to turn into a trace."""
+
+    length: int  # tokens before this step (the start token included); this step adds one
+    alive: torch.Tensor  # (batch, beams, max_length): the beams this step extended
+    alive_scores: torch.Tensor  # (batch, beams): their summed log-probabilities
+    parent: torch.Tensor  # (batch, keep): the alive beam each candidate extends
+    token: torch.Tensor  # (batch, keep): the token each candidate adds
+    cand_scores: torch.Tensor  # (batch, keep): each candidate's summed log-probability
+    ended: torch.Tensor  # (batch, keep): the candidate ends in EOS or at max length
+    picked: torch.Tensor  # (batch, beams): the candidates that stay alive
+    merged: torch.Tensor  # (batch, beams): indices into cat(old finished, candidates) kept
+    group_full: torch.Tensor  # (batch, 1): early_stopping=True and num_beams had finished
+    can_improve: torch.Tensor  # (batch, 1): the utterance was not done before this step
+    done: torch.Tensor  # (batch, beams, max_length): the finished hypotheses after this step
+    done_scores: torch.Tensor  # (batch, beams): their length-normalised scores
+    done_flags: torch.Tensor  # (batch, beams): which of those slots hold a real hypothesis
+
+
+def _fate(rank, beams, ended, chosen, kept, group_full, can_improve) -> Fate:
+    """Why the candidate ranked ``rank`` (0 = best) was kept or dropped."""
     if ended is None:
-        return (
-            "alive: among the num_beams best unfinished"
-            if chosen
-            else "pruned: not among the num_beams best unfinished"
-        )
-    if j >= beams:
-        return f"dropped: ended ({ended}) but ranked below the best num_beams candidates"
+        return Fate.ALIVE if chosen else Fate.PRUNED
+    if rank >= beams:
+        return Fate.RANKED_TOO_LOW
     if group_full:
-        return "dropped: early_stopping=True and num_beams hypotheses had already finished"
+        return Fate.EARLY_STOPPED
     if not can_improve:
-        return "dropped: utterance already done (no alive beam could beat the finished ones)"
-    if kept:
-        return f"finished ({ended}): kept, length-normalised score {normalised_kept:.4f}"
-    return f"finished ({ended}): dropped, worse than the num_beams finished hypotheses"
+        return Fate.UTTERANCE_DONE
+    return Fate.FINISHED if kept else Fate.BEATEN
 
 
-def _record(
-    length,
-    alive,
-    alive_scores,
-    parent,
-    token,
-    cand_scores,
-    ended,
-    picked,
-    merged,
-    group_full,
-    can_improve,
-    done,
-    done_scores,
-    done_flags,
-) -> list[BeamStep]:
+def _record(t: StepTensors) -> list[BeamStep]:
     """Turn one step's tensors into plain per-utterance records."""
-    beams = alive.shape[1]
-    max_length = alive.shape[2]
+    length = t.length
+    beams = t.alive.shape[1]
+    max_length = t.alive.shape[2]
     records = []
-    for b in range(alive.shape[0]):
-        real = [k for k in range(beams) if alive_scores[b, k] > NEG / 2]
+    for b in range(t.alive.shape[0]):
+        real = [k for k in range(beams) if t.alive_scores[b, k] > NEG / 2]
         index_of = {k: i for i, k in enumerate(real)}
-        chosen = set(picked[b].tolist())
+        chosen = set(t.picked[b].tolist())
         kept = {
-            m - beams: done_scores[b, i].item()
-            for i, m in enumerate(merged[b].tolist())
+            m - beams: t.done_scores[b, i].item()
+            for i, m in enumerate(t.merged[b].tolist())
             if m >= beams
         }
         candidates = []
-        for j in range(parent.shape[1]):
+        for j in range(t.parent.shape[1]):
             why_ended = None
-            if ended[b, j]:
+            if t.ended[b, j]:
                 why_ended = "max_length" if length + 1 >= max_length else "eos"
+            fate = _fate(
+                j,
+                beams,
+                why_ended,
+                j in chosen,
+                j in kept,
+                bool(t.group_full[b]),
+                bool(t.can_improve[b]),
+            )
             candidates.append(
                 Candidate(
-                    parent=index_of.get(int(parent[b, j]), -1),
-                    token=int(token[b, j]),
-                    score=float(cand_scores[b, j]),
+                    parent=index_of.get(int(t.parent[b, j]), -1),
+                    token=int(t.token[b, j]),
+                    score=float(t.cand_scores[b, j]),
                     ended=why_ended,
-                    fate=_fate(
-                        j,
-                        beams,
-                        why_ended,
-                        j in chosen,
-                        j in kept,
-                        bool(group_full[b]),
-                        bool(can_improve[b]),
-                        kept.get(j, 0.0),
-                    ),
+                    fate=fate,
+                    normalised=kept[j] if fate is Fate.FINISHED else None,
                 )
             )
         finished = [
-            (done[b, k, : length + 1].tolist(), float(done_scores[b, k]))
+            (t.done[b, k, : length + 1].tolist(), float(t.done_scores[b, k]))
             for k in range(beams)
-            if done_flags[b, k]
+            if t.done_flags[b, k]
         ]
-        alive_list = [(alive[b, k, :length].tolist(), float(alive_scores[b, k])) for k in real]
+        alive_list = [(t.alive[b, k, :length].tolist(), float(t.alive_scores[b, k])) for k in real]
         records.append(BeamStep(length - 1, b, alive_list, candidates, finished))
     return records

@@ -12,7 +12,7 @@ prefix, so generating n tokens costs 1 + 2 + ... + n token passes (quadratic). W
 layer keeps the keys and values of the tokens it has seen, and a step feeds only the newest
 token (linear). The cross-attention keys/values of the audio never change, so the cache
 computes them once, at the first step. ``uncached_step`` and ``cached_step`` give equal logits
-(tests/test_kv_cache.py); only the work differs.
+(tests/test_decoding_kv_cache.py); only the work differs.
 
 The same reasoning holds for the audio's padding mask: the decoder would rebuild it from the
 2-D frame mask at every step, so :func:`encoder_memory` builds it once, with transformers' own
@@ -34,6 +34,7 @@ from transformers.masking_utils import create_bidirectional_mask
 
 from ..errors import S2TEduError
 from ..forward import encode
+from ..labels import SPECIAL_ID_FIX
 from .processors import Processor, apply_all
 
 
@@ -66,8 +67,8 @@ def _read_id(model, name: str, fallback: str | None = None):
                 return value
     raise S2TEduError(
         f"{name} is not set, so decoding cannot {'start' if 'start' in name else 'stop or pad finished rows'}",
-        f"set model.generation_config.{name} (and model.config.{name}), e.g. tokenizer.cls_token_id / "
-        "sep_token_id / pad_token_id for BERT, or tests/tiny_models.set_special_tokens(model)",
+        f"call {SPECIAL_ID_FIX}: it sets model.generation_config.{name} "
+        f"(and model.config.{name}) from the decoder's tokenizer",
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
@@ -155,8 +156,6 @@ def decoding_playground(model, inputs, tokenizer, settings: Settings | None = No
 
     Needs a running kernel (JupyterLab); a static page shows nothing here.
     """
-    import ipywidgets as widgets
-
     start = settings or Settings()
     controls = {
         "num_beams": widgets.IntSlider(start.num_beams, 1, 8, description="num_beams"),

@@ -6,10 +6,10 @@ holds ``num_beams`` rows at a time); the trace records enough to rebuild it:
 
 * ``BeamStep.alive[i]`` is the hypothesis (tokens, score) extended at that step;
 * ``Candidate.parent`` indexes into that list, ``Candidate.token`` is the new token;
-* ``Candidate.fate`` says what became of it. An alive candidate reappears, token for token,
-  in the next step's ``alive`` list, which is how steps are stitched together.
+* ``Candidate.fate`` (a ``Fate``) says what became of it. An alive candidate reappears, token
+  for token, in the next step's ``alive`` list, which is how steps are stitched together.
 
-Four fates, each with its own colour and marker:
+The tree groups the seven fates into four, each with its own colour and marker:
 
 * ``kept``: among the ``num_beams`` best unfinished candidates -> extended at the next step;
 * ``pruned``: unfinished, but not good enough -> forgotten;
@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from ..errors import S2TEduError
-from .beam import BeamStep
+from .beam import BeamStep, Fate
 
 # fate -> (colour, marker, legend text); the same order is the legend's order.
 FATES = {
@@ -34,20 +34,22 @@ FATES = {
     "finished": ("#55A868", "s", "finished: entered the finished hypotheses"),
     "dropped": ("#C44E52", "v", "dropped: ended, but not kept"),
 }
+# the trace's Fate -> its group in FATES
+GROUP_OF = {
+    Fate.ALIVE: "kept",
+    Fate.PRUNED: "pruned",
+    Fate.FINISHED: "finished",
+    Fate.BEATEN: "dropped",
+    Fate.RANKED_TOO_LOW: "dropped",
+    Fate.EARLY_STOPPED: "dropped",
+    Fate.UTTERANCE_DONE: "dropped",
+}
 ROOT_COLOUR = "#333333"
 
 
-def fate_of(fate_text: str) -> str:
-    """The trace's fate sentence -> one of FATES (kept, pruned, finished, dropped)."""
-    if fate_text.startswith("alive"):
-        return "kept"
-    if fate_text.startswith("pruned"):
-        return "pruned"
-    if fate_text.startswith("finished") and ": kept" in fate_text:
-        return "finished"
-    if fate_text.startswith(("finished", "dropped")):
-        return "dropped"
-    raise ValueError(f"unknown fate in the beam trace: {fate_text!r}")
+def fate_of(fate: Fate | str) -> str:
+    """A candidate's ``Fate`` (or its value, e.g. "alive") -> its group in FATES."""
+    return GROUP_OF[Fate(fate)]  # Fate("no such fate") raises ValueError
 
 
 @dataclass
@@ -111,8 +113,8 @@ def beam_tree(trace: list[BeamStep], utterance: int = 0) -> BeamTree:
                 step=step.step + 1,
                 tokens=(*nodes[parent].tokens, cand.token),
                 score=cand.score,
-                fate=fate_of(cand.fate),
-                reason=cand.fate,
+                fate=GROUP_OF[cand.fate],
+                reason=cand.reason,
             )
             nodes.append(node)
             nodes[parent].children.append(node.index)
