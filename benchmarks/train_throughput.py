@@ -39,8 +39,14 @@ def main(argv=None) -> int:
     import transformers
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback
 
-    from s2t_edu.finetune import Settings, build_model_and_processors, datasets_for
-    from s2t_edu.train import batch_order, freeze_encoder, make_optimizer, make_schedule, train_step
+    from s2t_edu.training.finetune import Settings, build_model_and_processors, datasets_for
+    from s2t_edu.training.loop import (
+        batch_order,
+        freeze_encoder,
+        make_optimizer,
+        make_schedule,
+        train_step,
+    )
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -48,7 +54,9 @@ def main(argv=None) -> int:
     total = args.warmup + args.steps
 
     def fresh():
-        model, extractor, tokenizer = build_model_and_processors("whisper-tiny.en", "minilm-l6", "warm", 5, 0)
+        model, extractor, tokenizer = build_model_and_processors(
+            "whisper-tiny.en", "minilm-l6", "warm", 5, 0
+        )
         freeze_encoder(model)
         splits, collator = datasets_for(settings, model, extractor, tokenizer)
         return model.train(), splits["train"], collator

@@ -7,7 +7,7 @@ The converted checkpoint (``s2t_edu.pretrained.resolve("whisper-tiny.en")``), gr
 with ``generate``, no prompt; transcripts and references are lowercased and stripped of
 punctuation before scoring (Whisper writes "The dog." for "the dog"). Two input windows: the
 standard 30 s, and the 5 s window the course's CPU training uses
-(:func:`s2t_edu.pretrained.shorten_whisper_window`), to show what the shortcut costs before any
+(:func:`s2t_edu.pretrained.whisper.shorten_whisper_window`), to show what the shortcut costs before any
 fine-tuning. Writes ``benchmarks/results/whisper_tiny_en_wer_<size>.json``.
 """
 
@@ -60,9 +60,10 @@ def main(argv=None) -> int:
         WhisperProcessor,
     )
 
-    from s2t_edu.data import load_corpus
+    from s2t_edu.data.corpus import load_corpus
     from s2t_edu.metrics import cer, wer
-    from s2t_edu.pretrained import resolve, shorten_whisper_window
+    from s2t_edu.pretrained.whisper import shorten_whisper_window
+    from s2t_edu.pretrained.zoo import resolve
 
     transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)

@@ -6,18 +6,18 @@ tested to give the same numbers (see tests/). Read them in this order:
 config -> frames -> projection -> labels -> loss -> forward -> doctor -> decoding/
 """
 
-from .config import compose_config, config_changes
-from .decoding import BeamSearchOutput, beam_search, greedy_decode, sample
-from .doctor import Finding, doctor
-from .errors import S2TEduError
-from .forward import EncoderPass, ForwardTrace, encode, forward_step_by_step
-from .frames import encoder_attention_mask, encoder_output_lengths, minimum_input_length
-from .labels import IGNORE_INDEX, pad_to_ignore_index, set_special_ids, shift_tokens_right
-from .loss import seq2seq_loss
-from .model import build_model
-from .profile import by_profile, full_run
-from .projection import build_projection, projection_needed
-from .show import show
+from s2t_edu.config import compose_config, config_changes
+from s2t_edu.decoding import BeamSearchOutput, beam_search, greedy_decode, sample
+from s2t_edu.doctor import Finding, doctor
+from s2t_edu.errors import S2TEduError
+from s2t_edu.forward import EncoderPass, ForwardTrace, encode, forward_step_by_step
+from s2t_edu.frames import encoder_attention_mask, encoder_output_lengths, minimum_input_length
+from s2t_edu.labels import IGNORE_INDEX, pad_to_ignore_index, set_special_ids, shift_tokens_right
+from s2t_edu.loss import seq2seq_loss
+from s2t_edu.model import build_model
+from s2t_edu.projection import build_projection, projection_needed
+from s2t_edu.show import show
+from s2t_edu.teaching.profiles import by_profile, full_run
 
 __all__ = [
     "IGNORE_INDEX",

@@ -17,7 +17,7 @@ import copy
 from transformers import PreTrainedConfig, SpeechEncoderDecoderConfig
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_MAPPING
 
-from .errors import S2TEduError
+from s2t_edu.errors import S2TEduError
 
 SPEECH_INPUT_NAMES = ("input_values", "input_features")
 

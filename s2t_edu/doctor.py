@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .labels import IGNORE_INDEX, SPECIAL_ID_FIX, SPECIAL_TOKEN_SOURCES, check_labels
+from s2t_edu.labels import IGNORE_INDEX, SPECIAL_ID_FIX, SPECIAL_TOKEN_SOURCES, check_labels
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import torch
 from transformers import SpeechEncoderDecoderModel
 
-from .errors import S2TEduError
-from .frames import encoder_attention_mask as frame_mask_from_samples
-from .inputs import check_speech_inputs
-from .labels import check_labels, shift_tokens_right
-from .loss import seq2seq_loss
-from .projection import projection_needed
+from s2t_edu.errors import S2TEduError
+from s2t_edu.frames import encoder_attention_mask as frame_mask_from_samples
+from s2t_edu.inputs import check_speech_inputs
+from s2t_edu.labels import check_labels, shift_tokens_right
+from s2t_edu.loss import seq2seq_loss
+from s2t_edu.projection import projection_needed
 
 
 @dataclass

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedConfig
 
-from .errors import S2TEduError
+from s2t_edu.errors import S2TEduError
 
 
 def conv_layers(encoder_config: PreTrainedConfig) -> list[tuple[int, int, int]]:

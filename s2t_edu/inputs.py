@@ -12,12 +12,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedConfig
 
-from .config import speech_input_name
-from .errors import S2TEduError
-from .frames import minimum_input_length
-
-# What wav2vec2, HuBERT and Whisper were trained on: every clip is resampled to it.
-SAMPLING_RATE = 16_000
+from s2t_edu.config import speech_input_name
+from s2t_edu.data.audio import SAMPLING_RATE
+from s2t_edu.errors import S2TEduError
+from s2t_edu.frames import minimum_input_length
 
 
 def check_speech_inputs(encoder_config: PreTrainedConfig, inputs) -> torch.Tensor:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import S2TEduError
+from s2t_edu.errors import S2TEduError
 
 IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from .errors import S2TEduError
-from .labels import IGNORE_INDEX, check_labels
+from s2t_edu.errors import S2TEduError
+from s2t_edu.labels import IGNORE_INDEX, check_labels
 
 
 def seq2seq_loss(logits: torch.Tensor, labels, label_smoothing: float = 0.0) -> torch.Tensor:

@@ -36,9 +36,9 @@ from transformers import (
 )
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from .config import compose_config
-from .errors import S2TEduError
-from .pretrained import resolve
+from s2t_edu.config import compose_config
+from s2t_edu.errors import S2TEduError
+from s2t_edu.pretrained.zoo import resolve
 
 PARTS = ("encoder", "decoder")  # what ``pretrained=`` may name
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from torch import nn
 from transformers import SpeechEncoderDecoderConfig
 
-from .errors import S2TEduError
+from s2t_edu.errors import S2TEduError
 
 
 def encoder_output_size(encoder_config) -> int:

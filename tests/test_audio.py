@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from s2t_edu.audio import check_sampling_rate, load_audio
+from s2t_edu.data.audio import check_sampling_rate, load_audio
 from s2t_edu.errors import S2TEduError
 
 

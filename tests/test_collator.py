@@ -14,7 +14,7 @@ from transformers.models.speech_encoder_decoder.modeling_speech_encoder_decoder 
     shift_tokens_right,
 )
 
-from s2t_edu.collator import IGNORE_INDEX, SpeechSeq2SeqCollator
+from s2t_edu.data.collator import IGNORE_INDEX, SpeechSeq2SeqCollator
 from s2t_edu.errors import S2TEduError
 
 TEXTS = ["the cat sat on the mat", "a dog ran", "she painted a red door in the garden"]

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2t_edu import data
-from s2t_edu.cache import MANIFEST, is_intact
+from s2t_edu.data import corpus as data
+from s2t_edu.data.cache import MANIFEST, is_intact
+from s2t_edu.data.sentences import vocabulary
 from s2t_edu.errors import S2TEduError
-from s2t_edu.sentences import vocabulary
 
 
 def _manifest(directory: Path) -> dict:
@@ -119,7 +119,7 @@ def test_crash_mid_build_leaves_nothing_and_rebuild_works(reference_corpus, tmp_
 _BARE_PACKAGE = (
     "import sys, types\n"
     "package = types.ModuleType('s2t_edu')\n"
-    f"package.__path__ = [{str(Path(data.__file__).parent)!r}]\n"
+    f"package.__path__ = [{str(Path(data.__file__).parents[1])!r}]\n"
     "sys.modules['s2t_edu'] = package\n"
 )
 
@@ -131,7 +131,9 @@ def _python(code: str, cache: Path) -> subprocess.Popen:
 
 
 def test_sigkill_mid_build_then_rebuild(reference_corpus, tmp_path, monkeypatch):
-    process = _python("from s2t_edu.data import build_corpus\nbuild_corpus('tiny')", tmp_path)
+    process = _python(
+        "from s2t_edu.data.corpus import build_corpus\nbuild_corpus('tiny')", tmp_path
+    )
     deadline = time.time() + 60
     while not list(tmp_path.glob(".corpus-*building*/audio/*/*.flac")):
         assert process.poll() is None and time.time() < deadline, "build never started"
@@ -151,7 +153,7 @@ def test_sigkill_mid_build_then_rebuild(reference_corpus, tmp_path, monkeypatch)
 def test_concurrent_builders_build_once(reference_corpus, tmp_path):
     log = tmp_path / "builds.log"
     code = (
-        "from s2t_edu import data\n"
+        "from s2t_edu.data import corpus as data\n"
         "real = data._build\n"
         "def logged(*args):\n"
         f"    open({str(log)!r}, 'a').write('built\\n')\n"

@@ -7,7 +7,8 @@ from transformers import WhisperForConditionalGeneration
 from s2t_edu.decoding import beam_search, greedy_decode
 from s2t_edu.decoding.whisper import whisper_speech_encoder_decoder
 from s2t_edu.errors import S2TEduError
-from s2t_edu.pretrained import resolve, shorten_whisper_window
+from s2t_edu.pretrained.whisper import shorten_whisper_window
+from s2t_edu.pretrained.zoo import resolve
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import SpeechEncoderDecoderConfig
 
-from s2t_edu.exercises import (
+from s2t_edu.metrics import cer
+from s2t_edu.teaching.exercises import (
     EXERCISES,
     QUESTIONS,
     ExerciseFailed,
@@ -33,7 +34,6 @@ from s2t_edu.exercises import (
     check_top_p,
     check_wer,
 )
-from s2t_edu.metrics import cer
 
 # ---------------------------------------------------------------------------------------------
 # References and registered mistakes

@@ -15,8 +15,8 @@ import pytest
 import torch
 from train_helpers import write_tiny_checkpoints
 
-import s2t_edu.finetune as finetune
-import s2t_edu.train
+import s2t_edu.training.finetune as finetune
+import s2t_edu.training.loop
 from s2t_edu import S2TEduError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +46,8 @@ CHILD = textwrap.dedent(
     """
     import sys, time, torch
     torch.set_num_threads(int(sys.argv[1]))
-    import s2t_edu.finetune as f
-    import s2t_edu.train as loop
+    import s2t_edu.training.finetune as f
+    import s2t_edu.training.loop as loop
     step = loop.train_step
     loop.train_step = lambda *a, **k: (time.sleep(float(sys.argv[2])), step(*a, **k))[1]
     sys.exit(f.main(sys.argv[3:]))
@@ -139,7 +139,7 @@ def test_out_of_memory_becomes_advice(tiny_dirs, tmp_path, monkeypatch):
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(s2t_edu.train, "train_step", oom)
+    monkeypatch.setattr(s2t_edu.training.loop, "train_step", oom)
     with pytest.raises(S2TEduError, match="does not fit in memory") as error:
         finetune.run(finetune.parse_args(_args(tiny_dirs, tmp_path / "run", "--steps", "2")))
     assert "--batch-size 2" in str(error.value)

@@ -109,7 +109,7 @@ def test_minilm_tokenizer_ids():
     from transformers import AutoTokenizer
 
     from s2t_edu.labels import special_token_ids
-    from s2t_edu.pretrained import resolve
+    from s2t_edu.pretrained.zoo import resolve
 
     ids = special_token_ids(AutoTokenizer.from_pretrained(resolve("minilm-l6")))
     assert ids == {"decoder_start_token_id": 101, "eos_token_id": 102, "pad_token_id": 0}

@@ -11,7 +11,7 @@ from tiny_models import decoder_configs, encoder_configs  # noqa: E402
 
 from s2t_edu import build_model, encoder_output_lengths, shift_tokens_right  # noqa: E402
 from s2t_edu.metrics import align, words  # noqa: E402
-from s2t_edu.plots import (  # noqa: E402
+from s2t_edu.teaching.plots import (  # noqa: E402
     PARTS,
     Table,
     config_diff_table,

@@ -22,17 +22,11 @@ from transformers import (
 )
 from transformers.models.whisper.modeling_whisper import WhisperEncoder, WhisperModel
 
+from s2t_edu.data.tts import synthesize
 from s2t_edu.errors import S2TEduError
 from s2t_edu.model import PARTS, build_model, load_speech_encoder_decoder
-from s2t_edu.pretrained import (
-    ZOO,
-    catalog,
-    resolve,
-    shorten_whisper_window,
-    to_markdown,
-    whisper_feature_extractor,
-)
-from s2t_edu.tts import synthesize
+from s2t_edu.pretrained.whisper import shorten_whisper_window, whisper_feature_extractor
+from s2t_edu.pretrained.zoo import ZOO, catalog, resolve, to_markdown
 
 SENTENCES = [  # short, plain words; the first three are the ones tiny.en gets partly wrong
     "the quick brown fox jumps over the lazy dog",

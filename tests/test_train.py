@@ -7,14 +7,14 @@ import torch
 from train_helpers import write_tiny_checkpoints
 
 from s2t_edu import S2TEduError
-from s2t_edu.encoder_cache import (
+from s2t_edu.training.encoder_cache import (
     CachedSplit,
     cached_encoder_outputs,
     encode_clips,
     encoder_fingerprint,
 )
-from s2t_edu.finetune import Settings, build_model_and_processors, datasets_for
-from s2t_edu.train import (
+from s2t_edu.training.finetune import Settings, build_model_and_processors, datasets_for
+from s2t_edu.training.loop import (
     autocast_for,
     batch_order,
     compute_loss,
@@ -141,7 +141,7 @@ def test_cross_attention_map_has_one_row_per_decoder_token(tiny_dirs):
 
 def test_cached_frames_equal_the_live_encoder(tiny_dirs):
     model, extractor, _, splits, _ = _frozen_run(tiny_dirs)
-    from s2t_edu.data import load_corpus
+    from s2t_edu.data.corpus import load_corpus
 
     rows = load_corpus("tiny")["test"]
     arrays = [rows[i]["audio"]["array"] for i in range(3)]

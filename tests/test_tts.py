@@ -5,8 +5,8 @@ import hashlib
 import numpy as np
 import pytest
 
+from s2t_edu.data.tts import ENGLISH_VOICES, synthesize, synthesize_many
 from s2t_edu.errors import S2TEduError
-from s2t_edu.tts import ENGLISH_VOICES, synthesize, synthesize_many
 
 SENTENCE = "the quick brown fox jumps over the lazy dog"
 
@@ -63,7 +63,7 @@ def test_the_helper_ignores_ctrl_c_and_leaves_quietly_when_its_parent_goes():
     """Jupyter interrupts a kernel's whole process group: the helper must not print a traceback."""
     import signal
 
-    from s2t_edu.tts import _Worker
+    from s2t_edu.data.tts import _Worker
 
     worker = _Worker()
     worker.process.send_signal(signal.SIGINT)

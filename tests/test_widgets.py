@@ -10,7 +10,7 @@ import torch  # noqa: E402
 from transformers import Wav2Vec2Model  # noqa: E402
 
 from s2t_edu import S2TEduError, encoder_attention_mask, encoder_output_lengths  # noqa: E402
-from s2t_edu.widgets import (  # noqa: E402
+from s2t_edu.teaching.widgets import (  # noqa: E402
     batch_attention_mask,
     calculator_config,
     length_calculator,

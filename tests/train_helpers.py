@@ -21,7 +21,7 @@ from transformers import (
 
 def write_tiny_checkpoints(root: Path) -> tuple[str, str]:
     """Save a tiny Whisper and a tiny BERT (MiniLM's tokenizer) under ``root``; their dirs."""
-    from s2t_edu.pretrained import resolve
+    from s2t_edu.pretrained.zoo import resolve
 
     encoder_dir, decoder_dir = Path(root) / "tiny-whisper", Path(root) / "tiny-bert"
     torch.manual_seed(0)

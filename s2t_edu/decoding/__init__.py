@@ -4,10 +4,10 @@ One loop skeleton (loop.py: encode once, cached decoder step, processors), three
 tokens: greedy.py (argmax), sampling.py (a random draw), beam.py (keep the best num_beams).
 """
 
-from .beam import BeamSearchOutput, BeamStep, Candidate, beam_search
-from .greedy import greedy_decode
-from .loop import cached_step, encoder_memory, new_cache, special_ids, uncached_step
-from .processors import (
+from s2t_edu.decoding.beam import BeamSearchOutput, BeamStep, Candidate, beam_search
+from s2t_edu.decoding.greedy import greedy_decode
+from s2t_edu.decoding.loop import cached_step, encoder_memory, new_cache, special_ids, uncached_step
+from s2t_edu.decoding.processors import (
     min_new_tokens,
     no_repeat_ngram,
     repetition_penalty,
@@ -15,7 +15,7 @@ from .processors import (
     top_k,
     top_p,
 )
-from .sampling import sample
+from s2t_edu.decoding.sampling import sample
 
 __all__ = [
     "BeamSearchOutput",

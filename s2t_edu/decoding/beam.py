@@ -26,9 +26,8 @@ from enum import StrEnum
 
 import torch
 
-from ..errors import S2TEduError
-from .greedy import greedy_decode
-from .loop import (
+from s2t_edu.decoding.greedy import greedy_decode
+from s2t_edu.decoding.loop import (
     cached_step,
     check_max_new_tokens,
     decoding_mode,
@@ -36,7 +35,8 @@ from .loop import (
     new_cache,
     special_ids,
 )
-from .processors import apply_all, logits_processors
+from s2t_edu.decoding.processors import apply_all, logits_processors
+from s2t_edu.errors import S2TEduError
 
 NEG = -1.0e9  # "impossible" as generate writes it: a large finite number, so sums stay finite
 

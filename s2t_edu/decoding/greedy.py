@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .loop import check_max_new_tokens, special_ids, token_by_token
-from .processors import logits_processors
+from s2t_edu.decoding.loop import check_max_new_tokens, special_ids, token_by_token
+from s2t_edu.decoding.processors import logits_processors
 
 
 def most_likely_token(scores: torch.Tensor) -> torch.Tensor:

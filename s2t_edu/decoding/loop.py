@@ -32,10 +32,10 @@ import torch
 from transformers import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask
 
-from ..errors import S2TEduError
-from ..forward import encode
-from ..labels import SPECIAL_ID_FIX
-from .processors import Processor, apply_all
+from s2t_edu.decoding.processors import Processor, apply_all
+from s2t_edu.errors import S2TEduError
+from s2t_edu.forward import encode
+from s2t_edu.labels import SPECIAL_ID_FIX
 
 
 @dataclass

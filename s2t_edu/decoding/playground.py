@@ -18,11 +18,11 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from ..plots import Table
-from .beam import beam_search
-from .processors import temperature, top_k, top_p
-from .sampling import sample
-from .tree import token_label
+from s2t_edu.decoding.beam import beam_search
+from s2t_edu.decoding.processors import temperature, top_k, top_p
+from s2t_edu.decoding.sampling import sample
+from s2t_edu.decoding.tree import token_label
+from s2t_edu.teaching.plots import Table
 
 STAGES = ("model", "temperature", "top-k", "top-p")
 

@@ -19,7 +19,7 @@ from functools import partial
 
 import torch
 
-from ..errors import S2TEduError
+from s2t_edu.errors import S2TEduError
 
 Processor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .loop import check_max_new_tokens, special_ids, token_by_token
-from .processors import logits_processors, sampling_warpers
+from s2t_edu.decoding.loop import check_max_new_tokens, special_ids, token_by_token
+from s2t_edu.decoding.processors import logits_processors, sampling_warpers
 
 
 def random_token(scores: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-from .loop import Memory, cached_step, new_cache, uncached_step
+from s2t_edu.decoding.loop import Memory, cached_step, new_cache, uncached_step
 
 
 @dataclass

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ..errors import S2TEduError
-from .beam import BeamStep, Fate
+from s2t_edu.decoding.beam import BeamStep, Fate
+from s2t_edu.errors import S2TEduError
 
 # fate -> (colour, marker, legend text); the same order is the legend's order.
 FATES = {

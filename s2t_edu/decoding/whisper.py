@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from transformers import SpeechEncoderDecoderModel, WhisperForCausalLM
 
-from ..errors import S2TEduError
-from ..pretrained import shorten_whisper_window
+from s2t_edu.errors import S2TEduError
+from s2t_edu.pretrained.whisper import shorten_whisper_window
 
 
 class WhisperTextDecoder(WhisperForCausalLM):

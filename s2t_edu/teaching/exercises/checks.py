@@ -1,6 +1,6 @@
 """One ``check_<exercise>(student_fn)`` per exercise: hidden cases, reference, classic mistakes.
 
-    from s2t_edu.exercises import check_shift_tokens_right
+    from s2t_edu.teaching.exercises import check_shift_tokens_right
     check_shift_tokens_right(my_shift_tokens_right)   # shows ✓, or ✗ + the mistake + a hint
 
 Each returns a ``CheckResult`` (``.passed``, ``.mistake``, ``.hint``); ``.require()`` raises when
@@ -12,16 +12,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import compose_config
-from ..decoding.processors import top_p
-from ..frames import encoder_output_lengths
-from ..labels import shift_tokens_right
-from ..loss import seq2seq_loss
-from ..metrics import wer
-from ..projection import build_projection
-from . import cases, mistakes, references
-from .result import CheckResult
-from .runner import Exercise, check
+from s2t_edu.config import compose_config
+from s2t_edu.decoding.processors import top_p
+from s2t_edu.frames import encoder_output_lengths
+from s2t_edu.labels import shift_tokens_right
+from s2t_edu.loss import seq2seq_loss
+from s2t_edu.metrics import wer
+from s2t_edu.projection import build_projection
+from s2t_edu.teaching.exercises import cases, mistakes, references
+from s2t_edu.teaching.exercises.result import CheckResult
+from s2t_edu.teaching.exercises.runner import Exercise, check
 
 
 def _as_list(output):

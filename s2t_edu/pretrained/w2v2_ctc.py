@@ -4,12 +4,12 @@ The seed examples warm-start a ``SpeechEncoderDecoderModel`` from
 ``facebook/wav2vec2-base-960h`` or ``facebook/hubert-large-ll60k``. No pip package ships
 wav2vec2-family weights and there is no hub here, so the course trains a stand-in: a
 ``Wav2Vec2ForCTC`` made from scratch and trained with CTC on characters of the synthetic
-espeak-ng corpus (:mod:`s2t_edu.data`). It is what wav2vec2-base-960h is — a wav2vec2 encoder
+espeak-ng corpus (:mod:`s2t_edu.data.corpus`). It is what wav2vec2-base-960h is — a wav2vec2 encoder
 fine-tuned with CTC on characters — minus the self-supervised pretraining, and about 25x
 smaller. The zoo's checkpoint (``resolve("w2v2-synth-ctc")``, committed under
 ``s2t_edu/checkpoints/``, 15 MB) was made by::
 
-    python -m s2t_edu.pretrain_ctc --out s2t_edu/checkpoints/w2v2-synth-ctc --steps 3000 --threads 1
+    python tools/pretrain_ctc.py --out s2t_edu/checkpoints/w2v2-synth-ctc --steps 3000 --threads 1
 
 about 30 minutes on one idle CPU core; its ``training.json`` holds the record (loss, time,
 greedy CER on the course corpus's test splits) and its ``README.md`` is the model card.
@@ -37,14 +37,11 @@ Design choices (each one a trade-off made for a CPU):
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import random
-import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,14 +59,14 @@ from transformers import (
     Wav2Vec2Processor,
 )
 
-from s2t_edu.audio import SAMPLING_RATE, load_audio
-from s2t_edu.data import build_corpus, read_metadata
+from s2t_edu.data.audio import SAMPLING_RATE, load_audio
+from s2t_edu.data.corpus import build_corpus, read_metadata
 from s2t_edu.errors import S2TEduError
 from s2t_edu.frames import encoder_output_lengths
 from s2t_edu.labels import IGNORE_INDEX
 from s2t_edu.metrics import cer
-from s2t_edu.train import evaluate as loop_evaluate
-from s2t_edu.train import set_seed, training_loop
+from s2t_edu.training.loop import evaluate as loop_evaluate
+from s2t_edu.training.loop import set_seed, training_loop
 
 # wav2vec2-base-960h's vocabulary, lowercased: blank/pad first, then <s> </s> <unk>, the
 # word delimiter "|" (a space in text), the letters and the apostrophe.
@@ -152,7 +149,7 @@ def batch_order(lengths: list[int], batch_size: int, rng: random.Random) -> list
     Clips of similar length go together, so little compute is spent on padding, while the
     order still changes every epoch ("sortish" sampling, as in fairseq). The zoo checkpoint
     was trained in this order, so it stays this recipe's own (fine-tuning's
-    ``s2t_edu.train.batch_order`` is a pure function of the step instead, for resume).
+    ``s2t_edu.training.loop.batch_order`` is a pure function of the step instead, for resume).
     """
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -310,7 +307,7 @@ def train(
 ) -> dict:
     """Train the CTC model for ``steps`` steps and save it (with its processor) into ``out``.
 
-    The steps are ``s2t_edu.train.training_loop``'s, with the CTC loss. Returns the training
+    The steps are ``s2t_edu.training.loop.training_loop``'s, with the CTC loss. Returns the training
     record, also written to ``out/training.json``.
     """
     if steps < 1:
@@ -353,7 +350,7 @@ def train(
     model.save_pretrained(out)
     processor.save_pretrained(out)
     record = {
-        "command": command or f"s2t_edu.pretrain_ctc.train(steps={steps}, seed={seed}, ...)",
+        "command": command or f"s2t_edu.pretrained.w2v2_ctc.train(steps={steps}, seed={seed}, ...)",
         "steps": steps,
         "seed": seed,
         "corpus": f"{size} (corpus seed 0), train split, {len(rows)} clips, "
@@ -388,7 +385,7 @@ def write_model_card(out: str | Path, record: dict) -> None:
 
 A small wav2vec2 (`Wav2Vec2ForCTC`, {record["params"] / 1e6:.2f}M parameters: hidden 256,
 4 pre-LN layers, layer-norm conv feature encoder with 20 ms frames) trained **from scratch**
-with character CTC on the synthetic espeak-ng corpus of `s2t_edu.data`. It stands in for
+with character CTC on the synthetic espeak-ng corpus of `s2t_edu.data.corpus`. It stands in for
 `facebook/wav2vec2-base-960h` / `facebook/hubert-large-ll60k` as the pretrained speech encoder
 of the warm-start examples, offline. It has never heard human speech: outside espeak-ng's
 voices it is of no use.
@@ -411,43 +408,3 @@ Licence: Apache-2.0 for these weights. The training audio was made with espeak-n
 (GPL-3.0), used as a tool; no espeak-ng code or data is part of this checkpoint.
 """
     (Path(out) / "README.md").write_text(text)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="python -m s2t_edu.pretrain_ctc",
-        description="Train the small wav2vec2 CTC model of the zoo (w2v2-synth-ctc) from scratch.",
-    )
-    parser.add_argument("--out", required=True, help="directory to write the checkpoint into")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--size", default="course", help="corpus size: tiny, course or large")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    parser.add_argument("--warmup", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--mask-time-prob", type=float, default=None, help="SpecAugment-style")
-    parser.add_argument("--no-eval", action="store_true", help="skip the CER evaluation")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    record = train(
-        args.out,
-        steps=args.steps,
-        seed=args.seed,
-        size=args.size,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup=args.warmup,
-        threads=args.threads,
-        evaluate_splits=not args.no_eval,
-        config_overrides=None
-        if args.mask_time_prob is None
-        else {"mask_time_prob": args.mask_time_prob},
-        command="python -m s2t_edu.pretrain_ctc " + shlex.join(argv),
-    )
-    print(json.dumps({k: record[k] for k in record if k.startswith(("cer", "train_wall"))}))
-    return record
-
-
-if __name__ == "__main__":
-    main()

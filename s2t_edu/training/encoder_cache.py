@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from s2t_edu.cache import build_once, cache_root
-from s2t_edu.data import load_corpus
+from s2t_edu.data.audio import SAMPLING_RATE
+from s2t_edu.data.cache import build_once, cache_root
+from s2t_edu.data.corpus import load_corpus
 from s2t_edu.errors import S2TEduError
-from s2t_edu.inputs import SAMPLING_RATE
 
 FEATURES_VERSION = 1  # bump when the stored format changes
 
@@ -104,7 +104,7 @@ def cached_encoder_outputs(
     """Compute the frozen ``encoder``'s frames for every split of a corpus once; the directory.
 
     ``feature_extractor`` must match the encoder's window (``WhisperFeatureExtractor(chunk_length=
-    seconds)`` after :func:`s2t_edu.pretrained.shorten_whisper_window`). ``max_clips`` keeps the
+    seconds)`` after :func:`s2t_edu.pretrained.whisper.shorten_whisper_window`). ``max_clips`` keeps the
     first clips of each split (quick demos). Building takes ~30 ms per clip on 2 CPU cores for
     Whisper tiny with a 5 s window.
     """
@@ -145,7 +145,7 @@ class CachedSplit(torch.utils.data.Dataset):
 class CachedFramesCollator:
     """Rows of :class:`CachedSplit` → ``{"encoder_outputs", "labels"}`` for the model's forward.
 
-    Labels are made exactly as :class:`s2t_edu.collator.SpeechSeq2SeqCollator` makes them
+    Labels are made exactly as :class:`s2t_edu.data.collator.SpeechSeq2SeqCollator` makes them
     (no start token, EOS last, padding -100); frames need no padding (fixed window).
     """
 

@@ -16,12 +16,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import SpeechEncoderDecoderConfig
 
-from ..frames import conv_layers
-from ..labels import IGNORE_INDEX
-from ..metrics import cer, error_counts, words
-from ..projection import encoder_output_size
-from .references import greedy_loop
-from .runner import Mistake
+from s2t_edu.frames import conv_layers
+from s2t_edu.labels import IGNORE_INDEX
+from s2t_edu.metrics import cer, error_counts, words
+from s2t_edu.projection import encoder_output_size
+from s2t_edu.teaching.exercises.references import greedy_loop
+from s2t_edu.teaching.exercises.runner import Mistake
 
 
 def _variant(impl, names: tuple[str, ...], **wrong):

@@ -33,11 +33,11 @@ import numpy as np
 import soundfile
 from tqdm.auto import tqdm
 
-from s2t_edu.audio import SAMPLING_RATE, load_audio
-from s2t_edu.cache import build_once, cache_root
+from s2t_edu.data.audio import SAMPLING_RATE, load_audio
+from s2t_edu.data.cache import build_once, cache_root
+from s2t_edu.data.sentences import unique_sentences
+from s2t_edu.data.tts import synthesize_many
 from s2t_edu.errors import S2TEduError
-from s2t_edu.sentences import unique_sentences
-from s2t_edu.tts import synthesize_many
 
 CORPUS_VERSION = 1  # bump when the grammar, voices or audio format change: new cache dirs
 SPLITS = ("train", "validation", "test", "test_unseen_voice")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..labels import IGNORE_INDEX
+from s2t_edu.labels import IGNORE_INDEX
 
 
 def make_labels(

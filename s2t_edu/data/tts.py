@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2t_edu import espeak_worker
+from s2t_edu.data import espeak_worker
 from s2t_edu.errors import S2TEduError
 
 # Voices that load from the data espeakng-loader ships (tests/test_tts.py's

@@ -17,9 +17,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from .frames import conv_layers, encoder_attention_mask, encoder_output_lengths
-from .labels import IGNORE_INDEX
-from .metrics import DELETION, EQUAL, INSERTION, SUBSTITUTION, Alignment
+from s2t_edu.frames import conv_layers, encoder_attention_mask, encoder_output_lengths
+from s2t_edu.labels import IGNORE_INDEX
+from s2t_edu.metrics import DELETION, EQUAL, INSERTION, SUBSTITUTION, Alignment
 
 # One colour per role, used by every figure so a reader learns them once.
 ENCODER_COLOUR, DECODER_COLOUR, NEW_COLOUR, GREY = "#4C72B0", "#55A868", "#DD8452", "#BBBBBB"

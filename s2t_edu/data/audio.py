@@ -21,7 +21,9 @@ import soundfile
 import soxr
 
 from s2t_edu.errors import S2TEduError
-from s2t_edu.inputs import SAMPLING_RATE
+
+# What wav2vec2, HuBERT and Whisper were trained on: every clip is resampled to it.
+SAMPLING_RATE = 16_000
 
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:

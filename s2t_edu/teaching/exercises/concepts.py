@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .result import CheckResult
+from s2t_edu.teaching.exercises.result import CheckResult
 
 
 @dataclass(frozen=True)

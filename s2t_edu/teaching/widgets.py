@@ -16,10 +16,10 @@ import torch
 from matplotlib.figure import Figure
 from transformers import Wav2Vec2Config
 
-from .errors import S2TEduError
-from .frames import encoder_output_lengths, minimum_input_length
-from .inputs import SAMPLING_RATE
-from .plots import plot_frame_mask, plot_length_pipeline
+from s2t_edu.data.audio import SAMPLING_RATE
+from s2t_edu.errors import S2TEduError
+from s2t_edu.frames import encoder_output_lengths, minimum_input_length
+from s2t_edu.teaching.plots import plot_frame_mask, plot_length_pipeline
 
 WAV2VEC2_KERNELS = (10, 3, 3, 3, 3, 2, 2)  # wav2vec2-base / large, HuBERT, data2vec-audio
 WAV2VEC2_STRIDES = (5, 2, 2, 2, 2, 2, 2)

@@ -1,6 +1,6 @@
 """Classroom exercises: checks that run a student's function on hidden cases and name the mistake.
 
-    from s2t_edu.exercises import check_top_p
+    from s2t_edu.teaching.exercises import check_top_p
     check_top_p(my_top_p)     # ✓ all hidden cases pass, or ✗ + "kept the wrong side" + a hint
 
 runner.py runs and compares (with a time limit per call), cases.py makes the hidden cases,
@@ -8,7 +8,7 @@ mistakes.py holds the classic wrong solutions with their hints, checks.py one ch
 exercise, concepts.py the multiple-choice questions. The notebooks are notebooks/exercises/.
 """
 
-from .checks import (
+from s2t_edu.teaching.exercises.checks import (
     EXERCISES,
     check_beam_step,
     check_compose_config,
@@ -21,10 +21,10 @@ from .checks import (
     check_top_p,
     check_wer,
 )
-from .concepts import QUESTIONS, check_concept
-from .references import ToyDecoder
-from .result import CheckResult, ExerciseFailed
-from .runner import Exercise, Mistake, check
+from s2t_edu.teaching.exercises.concepts import QUESTIONS, check_concept
+from s2t_edu.teaching.exercises.references import ToyDecoder
+from s2t_edu.teaching.exercises.result import CheckResult, ExerciseFailed
+from s2t_edu.teaching.exercises.runner import Exercise, Mistake, check
 
 __all__ = [
     "EXERCISES",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .result import CheckResult
+from s2t_edu.teaching.exercises.result import CheckResult
 
 SECONDS_PER_CASE = 2.0
 

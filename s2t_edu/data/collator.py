@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from s2t_edu.audio import load_audio
+from s2t_edu.data.audio import load_audio
 from s2t_edu.errors import S2TEduError
 from s2t_edu.labels import IGNORE_INDEX, special_token_ids
 

@@ -19,9 +19,9 @@ from transformers import (
     WhisperConfig,
 )
 
-from ..config import compose_config
-from ..labels import IGNORE_INDEX
-from .references import ToyDecoder
+from s2t_edu.config import compose_config
+from s2t_edu.labels import IGNORE_INDEX
+from s2t_edu.teaching.exercises.references import ToyDecoder
 
 WORDS = "the a cat dog sat on mat big red ran fast slowly over under house tree".split()
 

@@ -12,7 +12,7 @@ batches, the optimizer and schedule, the ``loss_fn``). :func:`train_step` is one
 
 A batch is what a collator returns: ``labels`` plus the encoder's input (``input_features`` or
 ``input_values``, maybe ``attention_mask``) — or ``encoder_outputs`` when the encoder is frozen
-and its outputs were computed once (``s2t_edu.encoder_cache``).
+and its outputs were computed once (``s2t_edu.training.encoder_cache``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ import torch
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
 
-from .decoding import greedy_decode
-from .errors import S2TEduError
-from .labels import IGNORE_INDEX, shift_tokens_right
-from .loss import seq2seq_loss
-from .metrics import wer
+from s2t_edu.decoding import greedy_decode
+from s2t_edu.errors import S2TEduError
+from s2t_edu.labels import IGNORE_INDEX, shift_tokens_right
+from s2t_edu.loss import seq2seq_loss
+from s2t_edu.metrics import wer
 
 
 def set_seed(seed: int) -> None:

@@ -1,0 +1,584 @@
+"""Fine-tune a speech encoder-decoder from the command line, with checkpoints and resume.
+
+    python -m s2t_edu.finetune --encoder whisper-tiny.en --decoder minilm-l6 \\
+        --corpus course --steps 600 --output-dir runs/warm
+
+The steps are :func:`s2t_edu.training.loop.training_loop`'s; this adds what a real run needs: a
+progress bar with loss and throughput (audio seconds per second), periodic validation WER,
+metrics (``metrics.json``, ``metrics.csv``) and curves (``curves.png``), atomic checkpoints,
+and resume: run the same command again after a crash or ``kill -9`` and it continues from the
+last checkpoint to the same final weights as an uninterrupted run.
+
+Profiles: on CPU (default) a pretrained encoder is frozen and its outputs cached once
+(``s2t_edu.training.encoder_cache``); on CUDA it trains end to end with bf16 autocast, TF32,
+length-grouped batches and data loader workers. ``--end-to-end --group-by-length --precision
+bf16`` ask for the same on CPU (slow, but the GPU profile's code path, which the tests run).
+An encoder that starts random always trains end to end (a frozen random encoder has nothing
+to give). Several GPUs: ``accelerate launch -m s2t_edu.finetune ...`` (same arguments;
+``--batch-size`` is per device).
+
+``--init`` says which parts start from pretrained weights: ``warm`` (encoder and decoder),
+``encoder-warm`` (encoder only), ``decoder-warm`` (decoder only) or ``random`` (the same
+architecture, every weight random). Cross-attention (and the projection) start random in every
+arm, unless the decoder checkpoint already has cross-attention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+from transformers import AutoFeatureExtractor, AutoTokenizer
+
+from s2t_edu.data.collator import SpeechSeq2SeqCollator
+from s2t_edu.data.corpus import corpus_dir, load_corpus
+from s2t_edu.errors import S2TEduError
+from s2t_edu.labels import set_special_ids
+from s2t_edu.model import build_model
+from s2t_edu.pretrained.whisper import shorten_whisper_window, whisper_feature_extractor
+from s2t_edu.pretrained.zoo import resolve
+from s2t_edu.training.encoder_cache import CachedFramesCollator, CachedSplit, cached_encoder_outputs
+from s2t_edu.training.loop import (
+    PRECISIONS,
+    autocast_for,
+    batch_stream,
+    evaluate,
+    freeze_encoder,
+    prepare_training,
+    resolved_precision,
+    rng_state,
+    set_rng_state,
+    to_device,
+    training_loop,
+)
+
+# --init name -> the parts that start from pretrained weights
+INITS = {
+    "warm": ("encoder", "decoder"),
+    "encoder-warm": ("encoder",),
+    "decoder-warm": ("decoder",),
+    "random": (),
+}
+RENAMED_INITS = {"decoder-only": "decoder-warm"}  # old name -> new name (still accepted)
+DEVICES = ("auto", "cpu", "cuda")
+SPLITS = ("train", "validation", "test", "test_unseen_voice")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run depends on: the command line's options, one field each."""
+
+    output_dir: str
+    encoder: str = "whisper-tiny.en"
+    decoder: str = "minilm-l6"
+    init: str = "warm"
+    corpus: str = "course"
+    corpus_seed: int = 0
+    max_clips: int | None = None
+    end_to_end: bool | None = None  # None: decided per device and init (see ``for_device``)
+    group_by_length: bool | None = None  # None: on CUDA only
+    precision: str = "auto"
+    window: float = 5.0
+    steps: int = 0
+    minutes: float = 0.0
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    max_grad_norm: float = 1.0
+    eval_every: int = 100
+    eval_clips: int = 100
+    save_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    workers: int | None = None
+    save_model: bool = True
+    quiet: bool = False
+
+    @property
+    def pretrained(self) -> tuple[str, ...]:
+        return INITS[self.init]
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """The parts whose weights change: cross-attention always, the encoder end to end only."""
+        return (("encoder",) if self.end_to_end else ()) + ("decoder", "cross_attention")
+
+    def for_device(self, device: torch.device) -> Settings:
+        """The automatic choices made: the GPU profile on CUDA, the CPU profile elsewhere."""
+        cuda = device.type == "cuda"
+        end_to_end = self.end_to_end
+        if end_to_end is None:
+            end_to_end = cuda or "encoder" not in self.pretrained
+        group = cuda if self.group_by_length is None else self.group_by_length
+        return dataclasses.replace(
+            self,
+            end_to_end=end_to_end,
+            group_by_length=group,
+            precision=resolved_precision(device, self.precision),
+        )
+
+
+# Settings that change the result: resuming with any of them different would mix two runs.
+RESUME_KEYS = (
+    "encoder",
+    "decoder",
+    "init",
+    "corpus",
+    "corpus_seed",
+    "max_clips",
+    "end_to_end",
+    "group_by_length",
+    "precision",
+    "window",
+    "steps",
+    "batch_size",
+    "lr",
+    "warmup_steps",
+    "max_grad_norm",
+    "seed",
+)
+
+
+# ---------------------------------------------------------------- model, tokenizer, features
+def build_model_and_processors(
+    encoder: str, decoder: str, init: str = "warm", window: float | None = 5.0, seed: int = 0
+):
+    """``(model, feature_extractor, tokenizer)``: a SpeechEncoderDecoderModel ready to train.
+
+    ``init`` says which parts start from pretrained weights (see ``INITS``); random parts are
+    seeded by ``seed``. ``window`` (whole seconds) shortens a Whisper encoder's 30 s input (see
+    ``shorten_whisper_window``); the feature extractor is made to match.
+    """
+    init = RENAMED_INITS.get(init, init)
+    if init not in INITS:
+        raise S2TEduError("unknown --init", f"use one of {list(INITS)}", init)
+    model = build_model(encoder, decoder, pretrained=INITS[init], seed=seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve(decoder))
+    extractor = AutoFeatureExtractor.from_pretrained(resolve(encoder))
+    if model.config.encoder.model_type == "whisper" and window:
+        extractor = whisper_feature_extractor(extractor, window)
+        shorten_whisper_window(model, window)
+    set_special_ids(model, tokenizer)
+    # generate would otherwise stop at the checkpoint's max_length (20 by default) before
+    # max_new_tokens, cutting long transcripts
+    model.generation_config.max_length = None
+    return model, extractor, tokenizer
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` = CUDA if there is one, else CPU; an unknown or missing device is an error."""
+    if name not in DEVICES:
+        raise S2TEduError("unknown --device", f"use one of {list(DEVICES)}", name)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise S2TEduError(
+            "--device cuda, but torch sees no CUDA GPU (this torch build or machine has none)",
+            "use --device cpu (or auto), or install a CUDA build of torch on a GPU machine",
+            f"torch {torch.__version__}",
+        )
+    return torch.device(name)
+
+
+def datasets_for(settings: Settings, model, extractor, tokenizer):
+    """``(splits, collator)``: cached encoder frames (frozen encoder) or audio (end to end)."""
+    labels = SpeechSeq2SeqCollator(extractor, tokenizer)
+    if settings.end_to_end:
+        corpus = load_corpus(settings.corpus, settings.corpus_seed)
+        if settings.max_clips:
+            corpus = {
+                s: d.select(range(min(settings.max_clips, len(d)))) for s, d in corpus.items()
+            }
+        return corpus, labels
+    directory = cached_encoder_outputs(
+        model.encoder, extractor, settings.corpus, settings.corpus_seed, settings.max_clips
+    )
+    return {s: CachedSplit(directory, s) for s in SPLITS}, CachedFramesCollator(labels)
+
+
+def clip_durations(dataset) -> list[float]:
+    """Seconds of audio of every clip (a corpus split or a cached one)."""
+    if hasattr(dataset, "column_names"):
+        return [float(d) for d in dataset["duration"]]
+    return [float(m["duration"]) for m in dataset.meta]
+
+
+# ---------------------------------------------------------------- checkpoints
+def _trainable_state(model) -> dict:
+    """Every weight that can change: a frozen encoder is rebuilt from its source on resume."""
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k not in frozen}
+
+
+def save_checkpoint(directory: Path, step: int, model, optimizer, scheduler, history):
+    """Write ``checkpoints/step-N`` atomically, then point ``LATEST`` at it and drop older ones.
+
+    Everything goes into a temporary folder first; only a complete folder is renamed into
+    place, and ``LATEST`` is replaced (also atomically) only after that. A crash or a full
+    disk at any moment leaves the previous checkpoint and ``LATEST`` untouched.
+    """
+    root = Path(directory) / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step-{step:06d}"
+    tmp = root / f".tmp-step-{step:06d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        torch.save(
+            {
+                "model": _trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(),
+                "step": step,
+                "elapsed": history[-1]["elapsed"] if history else 0.0,
+                "history": history,
+            },
+            tmp / "state.pt",
+        )
+        with open(tmp / "state.pt", "rb") as f:
+            os.fsync(f.fileno())  # on disk before the rename makes it visible
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        _write_atomic(root / "LATEST", final.name)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise S2TEduError(
+            f"could not save the checkpoint of step {step} ({error.strerror or error}); "
+            f"the last good checkpoint ({_latest_name(root)}) is intact",
+            "free disk space (or use another --output-dir), then run the same command to resume",
+            str(root),
+        ) from error
+    for old in root.glob("step-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _latest_name(root: Path) -> str | None:
+    latest = root / "LATEST"
+    return latest.read_text().strip() if latest.is_file() else None
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The checkpoint ``LATEST`` names (temporary folders of an interrupted save are ignored)."""
+    root = Path(directory) / "checkpoints"
+    name = _latest_name(root)
+    if name and (root / name / "state.pt").is_file():
+        return root / name
+    return None
+
+
+def check_resume_settings(directory: Path, settings: Settings) -> None:
+    """Refuse to resume into a directory written by a run with different settings."""
+    saved_path = Path(directory) / "run_config.json"
+    if not saved_path.is_file():
+        return
+    saved = json.loads(saved_path.read_text())
+    if saved.get("init") in RENAMED_INITS:
+        saved["init"] = RENAMED_INITS[saved["init"]]
+    now = dataclasses.asdict(settings)
+    # A key the saved file lacks was written before that setting existed; such a run used what
+    # is now the default, so only keys present on both sides are compared.
+    changed = {k: (saved[k], now[k]) for k in RESUME_KEYS if k in saved and saved[k] != now[k]}
+    if changed:
+        raise S2TEduError(
+            "--output-dir holds a run with different settings; resuming would mix two experiments",
+            "use a new --output-dir, or repeat the original settings (see its run_config.json)",
+            ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in changed.items()),
+        )
+
+
+# ---------------------------------------------------------------- metrics and plots
+def write_metrics(directory: Path, history: list[dict]) -> None:
+    """``metrics.json`` (every record) and ``metrics.csv`` (one row per step), atomically."""
+    directory = Path(directory)
+    _write_atomic(directory / "metrics.json", json.dumps(history, indent=1))
+    fields = ["step", "loss", "lr", "audio_seconds_per_second", "elapsed", "eval_loss", "wer"]
+    tmp = directory / ".metrics.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, directory / "metrics.csv")
+
+
+def plot_curves(runs: dict[str, list[dict]], path: Path | None = None, title: str = ""):
+    """Training loss and validation WER against step, one line per run; saved as a PNG if
+    ``path`` is given. Returns the figure (a notebook displays it)."""
+    # Imported here: matplotlib takes ~0.4 s to import and only the end of a run draws.
+    # No pyplot: a bare Figure works the same in scripts and notebooks.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.6))
+    left, right = fig.subplots(1, 2)
+    for name, history in runs.items():
+        left.plot([r["step"] for r in history], [r["loss"] for r in history], label=name, lw=1)
+        evals = [r for r in history if "wer" in r]
+        right.plot([r["step"] for r in evals], [r["wer"] for r in evals], "o-", label=name)
+    left.set(xlabel="step", ylabel="training loss (nats/token)", yscale="log")
+    right.set(xlabel="step", ylabel="validation WER", ylim=(0, None))
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+# ---------------------------------------------------------------- the run
+def run(settings: Settings) -> dict:
+    """Train (or resume) as ``settings`` say; returns the final metrics. See :func:`parse_args`."""
+    out = Path(settings.output_dir)
+    device = pick_device(settings.device)
+    corpus_dir(settings.corpus, settings.corpus_seed)  # an unknown size fails now, not later
+    settings = settings.for_device(device)
+    if not settings.steps and not settings.minutes:
+        raise S2TEduError("no budget", "pass --steps N and/or --minutes M")
+    accelerator = Accelerator(cpu=device.type == "cpu")
+    main = accelerator.is_main_process
+    check_resume_settings(out, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        _write_atomic(out / "run_config.json", json.dumps(dataclasses.asdict(settings), indent=1))
+
+    model, extractor, tokenizer = build_model_and_processors(
+        settings.encoder, settings.decoder, settings.init, settings.window, settings.seed
+    )
+    if not settings.end_to_end:
+        freeze_encoder(model)
+    splits, collator = datasets_for(settings, model, extractor, tokenizer)
+    train_set, eval_set = splits["train"], _first(splits["validation"], settings.eval_clips)
+    durations = clip_durations(train_set)
+
+    steps = settings.steps or None  # None: a time budget decides
+    optimizer, scheduler = prepare_training(
+        model, settings.lr, settings.warmup_steps, steps, settings.seed, accelerator.device
+    )
+    step, elapsed, history = 0, 0.0, []
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is not None:  # resume: weights, optimizer moments, schedule, RNG, history
+        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        if main:
+            print(f"resuming from {checkpoint.name}", file=sys.stderr)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    plain_model = accelerator.unwrap_model(model)
+
+    # Every process walks the same global batches and takes its own share of each.
+    world, rank = accelerator.num_processes, accelerator.process_index
+    lengths = durations if settings.group_by_length else None
+
+    def global_batches():
+        stream = batch_stream(len(train_set), settings.batch_size * world, settings.seed, lengths)
+        return itertools.islice(stream, step, None)
+
+    loader = _loader(train_set, collator, global_batches(), rank, world, settings, device)
+    audio_seconds = (sum(durations[i] for i in batch) for batch in global_batches())
+
+    def scores(model):
+        if not main:
+            return {}
+        result = evaluate(plain_model, eval_set, collator, tokenizer, device=accelerator.device)
+        return {"eval_loss": result["eval_loss"], "wer": result["wer"]}
+
+    budget = settings.minutes * 60 if settings.minutes else float("inf")
+    started = time.perf_counter() - elapsed
+    bar = tqdm(
+        total=steps,
+        initial=step,
+        disable=not main or settings.quiet,
+        desc="fine-tuning",
+        unit="step",
+        dynamic_ncols=True,
+    )
+
+    def after_step(record, model):
+        record["audio_seconds_per_second"] = next(audio_seconds) / record["step_seconds"]
+        record["elapsed"] = round(time.perf_counter() - started, 2)
+        history.append(record)
+        bar.update(1)
+        bar.set_postfix(
+            loss=f"{record['loss']:.3f}",
+            audio_s_per_s=f"{record['audio_seconds_per_second']:.0f}",
+            **({"wer": f"{record['wer']:.3f}"} if "wer" in record else {}),
+        )
+        if main and settings.save_every and record["step"] % settings.save_every == 0:
+            save_checkpoint(out, record["step"], plain_model, optimizer, scheduler, history)
+            write_metrics(out, history)
+
+    try:
+        training_loop(
+            model,
+            (to_device(batch, accelerator.device) for batch in loader),
+            optimizer,
+            scheduler,
+            steps=steps,
+            max_grad_norm=settings.max_grad_norm,
+            autocast=autocast_for(device, settings.precision),
+            backward=accelerator.backward,
+            evaluate=scores,
+            eval_every=settings.eval_every,
+            first_step=step + 1,
+            stop=lambda: time.perf_counter() - started >= budget,
+            on_step=after_step,
+        )
+    except (torch.OutOfMemoryError, MemoryError) as error:
+        raise S2TEduError(
+            f"a batch of {settings.batch_size} clips does not fit in memory",
+            f"lower --batch-size (e.g. --batch-size {max(1, settings.batch_size // 2)}); "
+            "on a GPU, --end-to-end needs far more memory than the cached-encoder profile",
+            type(error).__name__,
+        ) from error
+    finally:
+        bar.close()
+    if not main:
+        return {}
+    if (
+        history
+        and latest_checkpoint(out) != out / "checkpoints" / f"step-{history[-1]['step']:06d}"
+    ):
+        save_checkpoint(out, history[-1]["step"], plain_model, optimizer, scheduler, history)
+    return _finish(out, plain_model, splits, collator, tokenizer, extractor, history, settings)
+
+
+def _first(dataset, n):
+    if not n or n >= len(dataset):
+        return dataset
+    if hasattr(dataset, "select"):
+        return dataset.select(range(n))
+    return torch.utils.data.Subset(dataset, range(n))
+
+
+def _loader(train_set, collator, global_batches, rank, world, settings, device):
+    """Batches in the planned order; each process takes its share of every global batch."""
+    workers = settings.workers
+    if workers is None:
+        workers = 4 if device.type == "cuda" else 0
+    return torch.utils.data.DataLoader(
+        train_set,
+        batch_sampler=(indices[rank::world] for indices in global_batches),
+        collate_fn=collator,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        # Its own generator: a DataLoader iterator otherwise draws a seed from the global torch
+        # RNG, so a resumed run would see different dropout masks than an uninterrupted one.
+        generator=torch.Generator().manual_seed(settings.seed),
+    )
+
+
+def _finish(out, model, splits, collator, tokenizer, extractor, history, settings) -> dict:
+    """Final WER on test and test_unseen_voice; the model, metrics and curves saved."""
+    device = next(model.parameters()).device
+    final = {
+        "steps": history[-1]["step"] if history else 0,
+        "elapsed": history[-1]["elapsed"] if history else 0.0,
+        "pretrained": list(settings.pretrained),
+        "trained": list(settings.trained),
+    }
+    for split in ("test", "test_unseen_voice"):
+        scores = evaluate(model, splits[split], collator, tokenizer, device=device)
+        final[f"{split}_wer"], final[f"{split}_loss"] = scores["wer"], scores["eval_loss"]
+        final[f"{split}_examples"] = scores["examples"]
+    write_metrics(out, history)
+    _write_atomic(out / "final_metrics.json", json.dumps(final, indent=1))
+    plot_curves({settings.init: history}, out / "curves.png", title=str(out.name))
+    if settings.save_model:
+        model.save_pretrained(out / "model")
+        tokenizer.save_pretrained(out / "model")
+        extractor.save_pretrained(out / "model")
+    return final
+
+
+# ---------------------------------------------------------------- command line
+HELP = {
+    "encoder": "zoo name, directory or hub id",
+    "decoder": "zoo name, directory or hub id",
+    "init": "which parts start pretrained: warm (both), encoder-warm, decoder-warm, random",
+    "corpus": "tiny | course | large",
+    "max_clips": "use the first N clips per split",
+    "end_to_end": "train the encoder too (default: on CUDA, or when the encoder starts random)",
+    "group_by_length": "sort each run of 50 batches by clip length, less padding "
+    "(default: on CUDA only)",
+    "precision": "bf16 autocast with the loss in fp32, or fp32 (auto: bf16 on CUDA, fp32 on CPU)",
+    "window": "Whisper input window, whole seconds",
+    "minutes": "training-time budget",
+    "lr": "peak learning rate (1e-3 measured best for warm starts)",
+    "output_dir": "where checkpoints, metrics, curves and the model go (the same dir resumes)",
+    "quiet": "no progress bar",
+}
+
+
+def parse_args(argv=None) -> Settings:
+    """The command line as :class:`Settings` (one option per field, same defaults)."""
+    p = argparse.ArgumentParser(
+        prog="python -m s2t_edu.finetune", description=__doc__.split("\n")[0]
+    )
+    for field in dataclasses.fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        help_ = HELP.get(field.name)
+        if field.name == "output_dir":
+            p.add_argument(flag, required=True, help=help_)
+        elif field.name == "init":
+            p.add_argument(
+                flag, default=field.default, choices=[*INITS, *RENAMED_INITS], help=help_
+            )
+        elif field.name == "precision":
+            p.add_argument(flag, default=field.default, choices=PRECISIONS, help=help_)
+        elif field.name == "quiet":
+            p.add_argument(flag, action="store_true", help=help_)
+        elif field.type in ("bool | None", "bool"):
+            p.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_
+            )
+        else:
+            kind = {"int": int, "int | None": int, "float": float}.get(field.type, str)
+            p.add_argument(flag, type=kind, default=field.default, help=help_)
+    values = vars(p.parse_args(argv))
+    if values["init"] in RENAMED_INITS:
+        new = RENAMED_INITS[values["init"]]
+        print(f"note: --init {values['init']} is now called --init {new}", file=sys.stderr)
+        values["init"] = new
+    return Settings(**values)
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
+    try:
+        final = run(parse_args(argv))
+    except S2TEduError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if final:
+        print(json.dumps({k: v for k, v in final.items() if not k.endswith("examples")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
