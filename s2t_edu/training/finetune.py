@@ -88,6 +88,8 @@ class Settings:
     corpus: str = "course"
     corpus_seed: int = 0
     max_clips: int | None = None
+    target_column: str = "text"  # the corpus column the decoder learns to write
+    freeze_feature_encoder: bool = False  # wav2vec2-family: keep the conv feature encoder fixed
     end_to_end: bool | None = None  # None: decided per device and init (see ``for_device``)
     group_by_length: bool | None = None  # None: on CUDA only
     precision: str = "auto"
@@ -139,6 +141,8 @@ RESUME_KEYS = (
     "corpus",
     "corpus_seed",
     "max_clips",
+    "target_column",
+    "freeze_feature_encoder",
     "end_to_end",
     "group_by_length",
     "precision",
@@ -195,7 +199,7 @@ def pick_device(name: str) -> torch.device:
 
 def datasets_for(settings: Settings, model, extractor, tokenizer):
     """``(splits, collator)``: cached encoder frames (frozen encoder) or audio (end to end)."""
-    labels = SpeechSeq2SeqCollator(extractor, tokenizer)
+    labels = SpeechSeq2SeqCollator(extractor, tokenizer, text_column=settings.target_column)
     if settings.end_to_end:
         corpus = load_corpus(settings.corpus, settings.corpus_seed)
         if settings.max_clips:
@@ -203,6 +207,12 @@ def datasets_for(settings: Settings, model, extractor, tokenizer):
                 s: d.select(range(min(settings.max_clips, len(d)))) for s, d in corpus.items()
             }
         return corpus, labels
+    if settings.target_column != "text":
+        raise S2TEduError(
+            "the cached-encoder profile stores only the transcripts (the text column)",
+            "train end to end (--end-to-end) to learn another --target-column",
+            settings.target_column,
+        )
     directory = cached_encoder_outputs(
         model.encoder, extractor, settings.corpus, settings.corpus_seed, settings.max_clips
     )
@@ -366,6 +376,8 @@ def run(settings: Settings) -> dict:
     )
     if not settings.end_to_end:
         freeze_encoder(model)
+    elif settings.freeze_feature_encoder:
+        model.freeze_feature_encoder()  # the seed's training example does the same
     splits, collator = datasets_for(settings, model, extractor, tokenizer)
     train_set, eval_set = splits["train"], _first(splits["validation"], settings.eval_clips)
     durations = clip_durations(train_set)
@@ -402,7 +414,14 @@ def run(settings: Settings) -> dict:
     def scores(model):
         if not main:
             return {}
-        result = evaluate(plain_model, eval_set, collator, tokenizer, device=accelerator.device)
+        result = evaluate(
+            plain_model,
+            eval_set,
+            collator,
+            tokenizer,
+            device=accelerator.device,
+            text_column=settings.target_column,
+        )
         return {"eval_loss": result["eval_loss"], "wer": result["wer"]}
 
     budget = settings.minutes * 60 if settings.minutes else float("inf")
@@ -500,7 +519,14 @@ def _finish(out, model, splits, collator, tokenizer, extractor, history, setting
         "trained": list(settings.trained),
     }
     for split in ("test", "test_unseen_voice"):
-        scores = evaluate(model, splits[split], collator, tokenizer, device=device)
+        scores = evaluate(
+            model,
+            splits[split],
+            collator,
+            tokenizer,
+            device=device,
+            text_column=settings.target_column,
+        )
         final[f"{split}_wer"], final[f"{split}_loss"] = scores["wer"], scores["eval_loss"]
         final[f"{split}_examples"] = scores["examples"]
     write_metrics(out, history)
@@ -520,6 +546,8 @@ HELP = {
     "init": "which parts start pretrained: warm (both), encoder-warm, decoder-warm, random",
     "corpus": "tiny | course | large",
     "max_clips": "use the first N clips per split",
+    "target_column": "corpus column the decoder learns to write (text: the transcript)",
+    "freeze_feature_encoder": "wav2vec2-family encoders: do not train the conv feature encoder",
     "end_to_end": "train the encoder too (default: on CUDA, or when the encoder starts random)",
     "group_by_length": "sort each run of 50 batches by clip length, less padding "
     "(default: on CUDA only)",

@@ -220,11 +220,13 @@ def evaluate(
     transcribe=transcribe,
     metric=wer,
     loss_fn: LossFn | None = compute_loss,
+    text_column: str = "text",
 ) -> dict:
     """Mean loss and error rate of ``transcribe``'s output over ``dataset``; model in eval mode.
 
     Defaults: teacher-forced seq2seq loss and WER of greedy transcripts (``{"eval_loss",
     "wer", "examples"}``). A CTC model passes its own ``transcribe`` and ``metric=cer``.
+    References are ``row[text_column]`` (a translation model: the column of target sentences).
     """
     model.eval()
     references, hypotheses, losses = [], [], []
@@ -234,7 +236,7 @@ def evaluate(
         if loss_fn is not None:
             losses.append(loss_fn(model, batch).item() * len(rows))
         hypotheses += transcribe(model, batch, tokenizer)
-        references += [row["text"] for row in rows]
+        references += [row[text_column] for row in rows]
     scores = {metric.__name__: metric(references, hypotheses)}
     if loss_fn is not None:
         scores = {"eval_loss": sum(losses) / len(dataset), **scores}
