@@ -13,8 +13,8 @@ four arms of the warm-starting literature:
 
 Cross-attention and the projection start random in every arm (a BERT checkpoint has none).
 An encoder that starts random is trained: a frozen random encoder could never learn the audio.
-A pretrained encoder is frozen (its outputs cached once, the course's CPU profile): that can
-only handicap the arms that have it, never help them. Each arm is run at every learning rate
+A pretrained encoder is frozen (its outputs cached once, the course's CPU profile): those
+arms train fewer parameters and are not the ones the comparison flatters by compute. Each arm is run at every learning rate
 in ``LRS`` and reported at the one with the best final validation WER; every run is recorded.
 
     python benchmarks/warm_start.py --profile short   # 300 steps of 16 clips per run

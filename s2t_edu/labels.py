@@ -81,8 +81,9 @@ def set_special_ids(model, tokenizer):
     """Write start, EOS and pad ids on ``model.config`` (read by training) and
     ``model.generation_config`` (read by ``generate``); returns ``model``.
 
-    Both, because transformers 5 keeps them apart: ``config`` values set after the model exists
-    never reach ``generation_config`` (transformers#18343, #14439).
+    Both, because transformers keeps them apart: training reads ``model.config``, ``generate``
+    reads ``model.generation_config``, and a value there wins over ``model.config`` — set only
+    one of them and training and generation can start from different tokens (#14439).
     """
     for name, value in special_token_ids(tokenizer).items():
         setattr(model.config, name, value)
