@@ -135,7 +135,10 @@ def test_cross_attention_map_has_one_row_per_decoder_token(tiny_dirs):
     model, _, tokenizer, splits, collator = _frozen_run(tiny_dirs)
     batch = collator([splits["test"][i] for i in range(2)])
     weights, tokens = cross_attention_map(model, batch, tokenizer, row=1)
-    assert weights.shape == (len(tokens), 250) and tokens[0] == "[CLS]"
+    # Rows are named by the token each one predicts: the labels, ending in [SEP], no [CLS].
+    label_ids = batch["labels"][1][batch["labels"][1] != -100].tolist()
+    assert tokens == tokenizer.convert_ids_to_tokens(label_ids)
+    assert weights.shape == (len(tokens), 250) and tokens[-1] == "[SEP]" and "[CLS]" not in tokens
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-4)
 
 

@@ -342,9 +342,12 @@ def train(
 
 @torch.no_grad()
 def cross_attention_map(model, batch: dict, tokenizer, row: int = 0, layer: int = -1):
-    """Cross-attention of one clip, (decoder tokens, audio frames), averaged over heads.
+    """Cross-attention of one clip, (decoder steps, audio frames), averaged over heads.
 
-    Teacher-forced on the reference transcript; returns ``(weights, token strings)``.
+    Teacher-forced on the reference transcript. Returns ``(weights, predicted_tokens)``: row
+    ``i`` is where the decoder looked while its input was token ``i`` of the shifted labels,
+    that is, while it was *predicting* label ``i`` — so each row is named by the token it
+    predicts (the first row predicts the first word, the last one ``[SEP]``), not by its input.
     """
     model.eval()
     labels = batch["labels"][row : row + 1]
@@ -366,5 +369,5 @@ def cross_attention_map(model, batch: dict, tokenizer, row: int = 0, layer: int 
     finally:
         model.decoder.set_attn_implementation(before)
     weights = out.cross_attentions[layer][0].mean(dim=0)  # (tokens, frames)
-    tokens = tokenizer.convert_ids_to_tokens(decoder_input_ids[0].tolist())
-    return weights.float().numpy(), tokens
+    predicted_tokens = tokenizer.convert_ids_to_tokens(labels[0].tolist())
+    return weights.float().numpy(), predicted_tokens
