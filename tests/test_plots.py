@@ -18,12 +18,14 @@ from s2t_edu.teaching.plots import (  # noqa: E402
     length_stages,
     parameters_per_part,
     plot_alignment,
+    plot_cross_attention,
     plot_error_rates,
     plot_frame_mask,
     plot_label_shift,
     plot_length_pipeline,
     plot_parameters_per_part,
     plot_token_losses,
+    plot_warm_start,
     token_losses,
 )
 
@@ -148,3 +150,47 @@ def test_table_renders_html_markdown_and_text():
 def test_config_diff_table_lists_before_and_after():
     table = config_diff_table({"is_decoder": (False, True)})
     assert table.rows == [["is_decoder", "False", "True"]]
+
+
+def test_cross_attention_figure_names_rows_by_predicted_token_and_columns_in_seconds():
+    weights = torch.rand(3, 250).softmax(-1).numpy()
+    tokens = ["she", "kept", "[SEP]"]
+    fig = plot_cross_attention(
+        {"after step 1": (weights, tokens)}, frame_seconds=0.02, seconds=2.0, title="t"
+    )
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == tokens
+    assert ax.get_xlabel() == "audio time (s)" and ax.get_ylabel() == "token being predicted"
+    image = ax.images[0]
+    assert image.get_array().shape == (3, 100)  # 2 s of 20 ms frames
+    assert image.get_extent()[:2] == [0.0, 2.0]
+    assert (image.get_array() == weights[:, :100]).all()
+
+
+def test_warm_start_figure_draws_every_run_and_marks_the_chosen_lr():
+    def history(wer):
+        return [{"step": 1, "loss": 9.0}, {"step": 50, "loss": 3.0, "wer": wer}]
+
+    result = {
+        "command": "python benchmarks/warm_start.py --profile short",
+        "profile": {"steps": 50},
+        "arms": {"warm": {"lr": 1e-3}, "random": {"lr": 3e-4}},
+        "curves": {
+            "warm@lr0.001": history(0.1),
+            "warm@lr0.0003": history(0.5),
+            "random@lr0.001": history(1.1),
+            "random@lr0.0003": history(1.0),
+        },
+    }
+    fig = plot_warm_start(result)
+    left, right = fig.axes[:2]
+    assert len(left.lines) == len(right.lines) == 4
+    styles = {line.get_label(): line.get_linestyle() for line in right.lines}
+    assert styles == {
+        "warm, lr 0.001": "-",
+        "warm, lr 0.0003 (not chosen)": "--",
+        "random, lr 0.001 (not chosen)": "--",
+        "random, lr 0.0003": "-",
+    }
+    wers = {line.get_label(): list(line.get_ydata()) for line in right.lines}
+    assert wers["warm, lr 0.001"] == [0.1] and wers["random, lr 0.0003"] == [1.0]

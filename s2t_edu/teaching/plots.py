@@ -2,8 +2,9 @@
 
 One picture per idea of the course: where the parameters live, how audio shrinks into
 encoder frames, how a padding mask follows, how labels shift into decoder inputs, what each
-token costs in the loss, how a hypothesis aligns with its reference, and error rates side by
-side. Tables are :class:`Table` objects: HTML in Jupyter and the book, Markdown-ish text
+token costs in the loss, where cross-attention looks while the decoder predicts each token,
+how the warm-start arms learn, how a hypothesis aligns with its reference, and error rates side
+by side. Tables are :class:`Table` objects: HTML in Jupyter and the book, Markdown-ish text
 elsewhere (no pandas needed).
 """
 
@@ -390,5 +391,73 @@ def plot_error_rates(results: dict[str, dict[str, float]], ylabel: str = "error 
     ax.set_ylabel(ylabel)
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Fine-tuning
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_cross_attention(
+    maps: dict[str, tuple], frame_seconds: float, seconds: float | None = None, title: str = ""
+) -> Figure:
+    """Heat maps of cross-attention, one per ``{title: (weights, predicted_tokens)}``.
+
+    ``weights`` is (decoder steps, audio frames), as ``training.loop.cross_attention_map``
+    returns it. Row ``i`` is named by the token the decoder *predicts* at step ``i`` (its input
+    there is the token before), so a word's row lights up where that word is spoken. Columns
+    are audio time: frame ``j`` starts at ``j * frame_seconds``; ``seconds`` crops the x axis.
+    """
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.4 * len(maps), 3.4), squeeze=False)
+    for ax, (name, (weights, tokens)) in zip(axes[0], maps.items(), strict=True):
+        frames = weights.shape[1]
+        if seconds is not None:
+            frames = min(frames, max(1, round(seconds / frame_seconds)))
+        end = frames * frame_seconds
+        # extent: the x axis in seconds, one row per predicted token, the first at the top
+        ax.imshow(
+            weights[:, :frames],
+            aspect="auto",
+            cmap="viridis",
+            interpolation="nearest",
+            extent=(0.0, end, len(tokens) - 0.5, -0.5),
+        )
+        ax.set_yticks(range(len(tokens)), list(tokens), fontsize=7)
+        ax.set(title=name, xlabel="audio time (s)")
+    axes[0][0].set_ylabel("token being predicted")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_warm_start(result: dict) -> Figure:
+    """The warm-start benchmark's result file (``benchmarks/results/warm_start_<profile>.json``):
+    training loss and validation WER against step, one colour per arm. Each arm's chosen
+    learning rate is drawn solid, the other rates it was tried at dashed."""
+    palette = [DECODER_COLOUR, ENCODER_COLOUR, NEW_COLOUR, "#8172B3", "#C44E52", "#937860"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for colour, (arm, record) in zip(palette, result["arms"].items(), strict=False):
+        for run, history in result["curves"].items():
+            name, _, lr = run.partition("@lr")
+            if name != arm:
+                continue
+            chosen = float(lr) == record["lr"]
+            style = {"color": colour, "ls": "-" if chosen else "--", "alpha": 1 if chosen else 0.5}
+            label = f"{arm}, lr {float(lr):g}" + ("" if chosen else " (not chosen)")
+            left.plot([r["step"] for r in history], [r["loss"] for r in history], lw=1, **style)
+            evals = [r for r in history if "wer" in r]
+            right.plot(
+                [r["step"] for r in evals],
+                [r["wer"] for r in evals],
+                marker="o",
+                label=label,
+                **style,
+            )
+    left.set(xlabel="step", ylabel="training loss (nats/token)", yscale="log")
+    right.set(xlabel="step", ylabel="validation WER", ylim=(0, None))
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(f"{result['command']}  ({result['profile']['steps']} steps per run)")
     fig.tight_layout()
     return fig
