@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tiny_models import decoder_configs, encoder_configs, set_special_tokens
+from tiny_models import decoder_configs, encoder_configs, set_special_tokens, trocr_decoder_config
 from train_helpers import write_tiny_checkpoints
 from transformers import (
+    AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
+    AutoTokenizer,
     BartConfig,
     BartForConditionalGeneration,
     BertConfig,
@@ -30,17 +32,28 @@ from transformers import (
     HubertConfig,
     HubertModel,
     LogitsProcessorList,
+    MarianConfig,
+    MarianMTModel,
+    MBartConfig,
+    MBartForConditionalGeneration,
     RobertaConfig,
     SpeechEncoderDecoderConfig,
     SpeechEncoderDecoderModel,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
     Wav2Vec2Config,
     Wav2Vec2FeatureExtractor,
     Wav2Vec2Model,
     WhisperConfig,
     WhisperFeatureExtractor,
     WhisperForCausalLM,
+    WhisperForConditionalGeneration,
     WhisperModel,
     WhisperTokenizer,
+)
+from transformers.models.speech_encoder_decoder.modeling_speech_encoder_decoder import (
+    shift_tokens_right as transformers_shift_tokens_right,
 )
 
 import s2t_edu
@@ -56,6 +69,13 @@ DECODER_FAMILIES = {
     "gpt2": GPT2Config,
     "roberta": RobertaConfig,
     "bart": BartConfig,
+}
+
+SEQ2SEQ_CONFIGS = {"bart": BartConfig, "mbart": MBartConfig, "marian": MarianConfig}
+SEQ2SEQ_MODELS = {
+    "bart": BartForConditionalGeneration,
+    "mbart": MBartForConditionalGeneration,
+    "marian": MarianMTModel,
 }
 
 
@@ -117,30 +137,105 @@ def test_a_decoder_without_cross_attention_is_accepted_then_fails_at_the_first_f
         model(input_values=torch.randn(1, 2000), decoder_input_ids=torch.tensor([[1, 5]]))
 
 
-def test_bert_decoder_checkpoints_have_no_cross_attention_so_it_starts_random(tmp_path):
-    """01/04: "neither wav2vec2 nor BERT had them": warm-starting from a BERT checkpoint
-    reports every cross-attention tensor as missing (newly initialised)."""
-    BertModel(decoder_configs()["bert"]).save_pretrained(tmp_path)
-    _, info = BertLMHeadModel.from_pretrained(
-        tmp_path, is_decoder=True, add_cross_attention=True, output_loading_info=True
+@pytest.mark.parametrize("family", ["bert", "gpt2", "roberta"])
+def test_bert_gpt2_roberta_checkpoints_have_no_cross_attention_so_it_starts_random(
+    family, tmp_path
+):
+    """01/04: BERT, GPT-2 and RoBERTa were pretrained without cross-attention, so warm-starting
+    a decoder from such a checkpoint reports every cross-attention tensor as missing (newly
+    initialised, random)."""
+    AutoModel.from_config(decoder_configs()[family]).save_pretrained(tmp_path)
+    config = AutoConfig.from_pretrained(tmp_path)
+    config.is_decoder, config.add_cross_attention = True, True
+    _, info = AutoModelForCausalLM.from_pretrained(
+        tmp_path, config=config, output_loading_info=True
     )
-    cross = [k for k in info["missing_keys"] if "crossattention" in k]
-    assert cross and all(".crossattention." in k for k in cross)
+    cross = [k for k in info["missing_keys"] if "crossattention" in k or "cross_attn" in k]
+    assert len(cross) >= decoder_configs()[family].num_hidden_layers
 
 
-def test_a_bart_decoder_checkpoint_brings_its_cross_attention(tmp_path):
-    """01/04: "a decoder checkpoint that already has cross-attention (BART, mBART, Marian
-    decoders) brings it pretrained": its encoder_attn tensors are loaded, not new."""
+@pytest.mark.parametrize("family", ["bart", "mbart", "marian"])
+def test_bart_mbart_marian_decoder_checkpoints_bring_their_cross_attention(family, tmp_path):
+    """01/04: "a decoder taken from an encoder-decoder checkpoint (BART, mBART, Marian) brings
+    its cross-attention pretrained": its encoder_attn tensors are loaded, not new."""
     torch.manual_seed(0)
-    bart = BartForConditionalGeneration(decoder_configs()["bart"])
-    bart.save_pretrained(tmp_path / "bart")
+    config = SEQ2SEQ_CONFIGS[family](
+        vocab_size=99, pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=2,
+        d_model=24, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+        max_position_embeddings=64,
+    )  # fmt: skip
+    seq2seq = SEQ2SEQ_MODELS[family](config)
+    seq2seq.save_pretrained(tmp_path / family)
     AutoModel.from_config(encoder_configs()["hubert"]).save_pretrained(tmp_path / "hubert")
     model = SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
-        str(tmp_path / "hubert"), str(tmp_path / "bart")
+        str(tmp_path / "hubert"), str(tmp_path / family)
     )
     cross = {k: v for k, v in model.decoder.state_dict().items() if "encoder_attn" in k}
-    reference = bart.state_dict()
+    reference = seq2seq.state_dict()
     assert cross and all(torch.equal(v, reference[k]) for k, v in cross.items())
+
+
+def test_the_model_cards_default_configs_are_wav2vec2_base_and_bert_base_sized():
+    """01: "a wav2vec2-base-sized encoder and a BERT-base-sized decoder": the default configs
+    are 12 layers of width 768 (BERT with bert-base-uncased's 30,522-token vocabulary), about
+    95M and 110M parameters."""
+    encoder, decoder = Wav2Vec2Config(), BertConfig()
+    for config in (encoder, decoder):
+        assert (config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (
+            768, 12, 3072,
+        )  # fmt: skip
+    assert decoder.vocab_size == 30_522
+    with torch.device("meta"):
+        sizes = [
+            sum(p.numel() for p in AutoModel.from_config(c).parameters())
+            for c in (encoder, decoder)
+        ]
+    assert 90e6 < sizes[0] < 100e6 and 105e6 < sizes[1] < 115e6
+
+
+def test_is_decoder_makes_bert_self_attention_causal():
+    """01: with is_decoder=True "position t sees only tokens <= t"; without it, every position
+    sees the whole sentence."""
+    torch.manual_seed(0)
+    tokens = torch.tensor([[5, 6, 7, 8]])
+    changed_end = torch.tensor([[5, 6, 7, 9]])
+    for is_decoder in (True, False):
+        config = BertConfig(**{**decoder_configs()["bert"].to_dict(), "is_decoder": is_decoder})
+        model = BertModel(config).eval()
+        with torch.no_grad():
+            a = model(tokens).last_hidden_state[:, :3]
+            b = model(changed_end).last_hidden_state[:, :3]
+        assert torch.allclose(a, b) == is_decoder
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "roberta"])
+def test_add_cross_attention_gives_every_decoder_layer_a_block_reading_the_encoder(family):
+    """01: add_cross_attention=True: "every layer gets an extra attention block whose keys and
+    values come from the encoder's output frames"."""
+    config = decoder_configs()[family]
+    config.is_decoder, config.add_cross_attention = True, True
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    blocks = {n for n, _ in model.named_modules() if n.endswith(("crossattention", "encoder_attn"))}
+    assert len(blocks) == config.num_hidden_layers
+    width = config.hidden_size
+    tokens = torch.tensor([[3, 4, 5]])
+    with torch.no_grad():
+        one = model(tokens, encoder_hidden_states=torch.randn(1, 6, width)).logits
+        other = model(tokens, encoder_hidden_states=torch.randn(1, 6, width)).logits
+    assert not torch.allclose(one, other)  # what the decoder writes depends on the frames
+
+
+def test_cross_attention_hidden_size_replaces_the_projection():
+    """01 and projection_needed: the one exception to "widths differ -> enc_to_dec_proj": a
+    decoder that declares cross_attention_hidden_size (TrOCR's) reads the encoder's width
+    itself, and transformers adds no projection."""
+    encoder = encoder_configs()["hubert"]  # width 32
+    decoder = trocr_decoder_config(cross_attention_hidden_size=encoder.hidden_size)  # width 24
+    model = SpeechEncoderDecoderModel(config=s2t_edu.compose_config(encoder, decoder))
+    assert model.config.decoder.hidden_size != encoder.hidden_size
+    assert not hasattr(model, "enc_to_dec_proj")
 
 
 def test_encoder_last_hidden_state_is_the_projected_tensor():
@@ -214,6 +309,51 @@ def test_cross_entropy_ignores_minus_100_by_default():
     assert torch.allclose(full, ignored)
 
 
+def test_each_adapter_layer_halves_the_frame_rate():
+    """02: an adapter is "extra strided convolutions some encoders put on top, halving the
+    frame rate per layer" (stride 2 by default), and the length formula must include them."""
+    config = Wav2Vec2Config(**{**Wav2Vec2Config().to_dict(), "add_adapter": True,
+                               "num_adapter_layers": 2, "hidden_size": 32,
+                               "num_hidden_layers": 1, "num_attention_heads": 2,
+                               "intermediate_size": 37, "conv_dim": (16,) * 7})  # fmt: skip
+    assert config.adapter_stride == 2
+    with torch.no_grad():
+        frames = Wav2Vec2Model(config).eval()(torch.randn(1, 16_000)).last_hidden_state.shape[1]
+    assert frames == 13 == int(encoder_output_lengths(config, 16_000))  # 49 -> 25 -> 13
+
+
+def test_the_model_turns_the_sample_mask_into_a_frame_mask_with_the_length_formula():
+    """02: "The model converts the sample-level mask into a frame-level one with the same
+    length formula: clip i keeps its first encoder_output_lengths(real samples) frames"."""
+    config = encoder_configs()["wav2vec2-layer"]
+    model = Wav2Vec2Model(config)
+    mask = torch.zeros(3, 4000, dtype=torch.long)
+    for row, real in enumerate((4000, 2500, 700)):
+        mask[row, :real] = 1
+    frames = int(encoder_output_lengths(config, 4000))
+    theirs = model._get_feature_vector_attention_mask(frames, mask)
+    assert torch.equal(theirs.long(), s2t_edu.encoder_attention_mask(config, mask))
+
+
+def test_minilm_tokenizer_has_bert_base_uncaseds_size_and_special_ids():
+    """02/04: the MiniLM tokenizer is an uncased WordPiece vocabulary of bert-base-uncased's
+    size (30,522) with its special ids [CLS]=101, [SEP]=102, [PAD]=0."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm-l6"))
+    assert tokenizer.vocab_size == 30_522
+    assert (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id) == (101, 102, 0)
+    assert tokenizer.tokenize("She KEPT") == ["she", "kept"]
+
+
+def test_the_model_shifts_labels_behind_the_start_token_and_turns_minus_100_into_pad():
+    """02: the decoder's input at step t is the label at step t-1, its first input the start
+    token, and "-100 ... must become the pad id" (transformers' own shift_tokens_right)."""
+    labels = torch.tensor([[7, 8, 2], [9, 2, -100]])
+    shifted = transformers_shift_tokens_right(labels, pad_token_id=0, decoder_start_token_id=1)
+    assert shifted.tolist() == [[1, 7, 8], [1, 9, 2]]
+    labels = torch.tensor([[7, 2, -100, -100]])
+    assert transformers_shift_tokens_right(labels, 0, 1).tolist() == [[1, 7, 2, 0]]
+
+
 # ---------------------------------------------------------------- Whisper
 def test_whisper_encoder_positions_are_fixed_sinusoids_and_decoder_positions_are_learned():
     """05/06 and shorten_whisper_window: the encoder "adds one fixed sinusoidal position
@@ -281,6 +421,41 @@ def test_plain_from_pretrained_of_a_whisper_composite_replaces_the_encoder(tiny_
     assert not torch.equal(naive.encoder.encoder.conv1.weight, model.encoder.conv1.weight)
 
 
+def test_whisper_mel_frames_are_10_ms_apart_and_encoder_frames_20_ms():
+    """03/05/06: log-mel features are "10 ms frames" (hop 160 samples at 16 kHz); the encoder's
+    second convolution has stride 2, so its frames are 20 ms apart: 5 s -> 250 frames."""
+    extractor = WhisperFeatureExtractor()
+    assert (extractor.hop_length, extractor.sampling_rate) == (160, 16_000)
+    model = _tiny_whisper(num_mel_bins=80, max_source_positions=250)
+    assert model.encoder.conv2.stride == (2,)
+    with torch.no_grad():
+        frames = model.encoder(torch.randn(1, 80, 500)).last_hidden_state.shape[1]
+    assert frames == 250
+
+
+def test_whispers_decoder_class_returns_hidden_states_not_token_scores():
+    """03: Whisper's decoder class "has no LM head (WhisperDecoder)": its output is d_model wide;
+    the vocabulary projection (proj_out) lives in WhisperForConditionalGeneration."""
+    model = _tiny_whisper()
+    decoder = model.decoder
+    with torch.no_grad():
+        out = decoder(
+            input_ids=torch.tensor([[1, 5]]), encoder_hidden_states=torch.randn(1, 7, 48)
+        ).last_hidden_state
+    assert out.shape[-1] == model.config.d_model != model.config.vocab_size
+    assert not hasattr(decoder, "proj_out") and not hasattr(decoder, "lm_head")
+
+
+def test_whisper_tiny_en_ranks_beams_with_length_penalty_1_and_allows_448_tokens():
+    """06: Whisper tiny.en's beams are ranked by summed log-probability / length
+    (length_penalty 1.0, generate's default), and a beam that repeats itself "runs on to
+    Whisper's 448-token limit"."""
+    model = WhisperForConditionalGeneration.from_pretrained(resolve("whisper-tiny.en"))
+    assert model.generation_config.length_penalty in (None, 1.0)
+    assert GenerationConfig._get_default_generation_params()["length_penalty"] == 1.0
+    assert model.config.max_target_positions == 448
+
+
 # ---------------------------------------------------------------- chapter 3: decoding
 def _tiny_composite():
     model = s2t_edu.build_model(encoder_configs()["wav2vec2-layer"], decoder_configs()["bert"])
@@ -342,6 +517,80 @@ def test_the_kv_cache_computes_the_audios_cross_attention_keys_once():
         assert cache.self_attention_cache.get_seq_length() == 3
 
 
+def test_temperature_divides_top_k_keeps_k_and_top_p_keeps_the_smallest_set_reaching_p():
+    """03: "temperature divides the logits by T, top-k keeps the k best tokens, top-p keeps the
+    smallest set of best tokens holding probability p" (transformers' warpers)."""
+    scores = torch.log(torch.tensor([[0.5, 0.25, 0.15, 0.07, 0.03]]))
+    warm = TemperatureLogitsWarper(0.5)(None, scores.clone())
+    assert torch.allclose(warm, scores / 0.5)
+    kept = TopKLogitsWarper(2)(None, scores.clone()).isfinite()
+    assert kept.tolist() == [[True, True, False, False, False]]
+    kept = TopPLogitsWarper(0.85)(None, scores.clone()).isfinite()
+    assert kept.tolist() == [[True, True, True, False, False]]  # 0.5 + 0.25 + 0.15 = 0.9 >= 0.85
+
+
+def test_generate_with_one_beam_is_greedy_and_returns_no_sequence_scores():
+    """03 and beam_search: "num_beams=1 is greedy search, in generate too: then
+    sequences_scores is None"."""
+    model = _tiny_composite()
+    inputs = torch.randn(1, 4000)
+    out = model.generate(
+        inputs, num_beams=1, max_new_tokens=5, do_sample=False, return_dict_in_generate=True,
+        output_scores=True,
+    )  # fmt: skip
+    assert getattr(out, "sequences_scores", None) is None
+    assert torch.equal(out.sequences, s2t_edu.greedy_decode(model, inputs, max_new_tokens=5))
+
+
+def test_generates_beam_search_fills_unused_positions_with_eos_when_the_pad_id_is_0():
+    """beam_search: "generate fills unused positions with `pad_token_id or eos_token_id[0]`:
+    a pad id of 0 is falsy, so then the fill is EOS"."""
+    from transformers.generation.utils import GenerationMixin
+
+    source = inspect.getsource(GenerationMixin._beam_search)
+    assert "output_fill_value = pad_token_id or eos_token_id[0]" in source
+
+
+def test_generate_reorders_the_cross_attention_cache_with_the_beams():
+    """beam_search: "The cross-attention cache is the same for every beam of an utterance, so
+    (unlike generate) we leave it alone": transformers' EncoderDecoderCache.reorder_cache moves
+    the cross-attention keys too."""
+    model = _tiny_composite()
+    with torch.inference_mode():
+        memory = encoder_memory(model, torch.randn(2, 4000))
+        cache = new_cache(model)
+        cached_step(model, torch.tensor([[1], [1]]), memory, cache)
+        keys = cache.cross_attention_cache.layers[0].keys.clone()
+        cache.reorder_cache(torch.tensor([1, 0]))
+        assert torch.equal(cache.cross_attention_cache.layers[0].keys, keys.flip(0))
+
+
+def test_the_decoder_rebuilds_the_audio_padding_mask_in_every_forward_pass():
+    """03: "the decoder would rebuild [the audio's padding mask] from the frame mask at every
+    step": BERT's forward turns encoder_attention_mask into the attention's form each call
+    (create_bidirectional_mask), unless it is already 4-D."""
+    from transformers.models.bert import modeling_bert
+
+    source = inspect.getsource(modeling_bert.BertModel._create_attention_masks)
+    assert "create_bidirectional_mask" in source and "encoder_attention_mask" in source
+    calls = []
+    original = modeling_bert.create_bidirectional_mask
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model = _tiny_composite()
+    mask = torch.ones(1, 4000, dtype=torch.long)
+    modeling_bert.create_bidirectional_mask = counting
+    try:
+        model.generate(torch.randn(1, 4000), attention_mask=mask, max_new_tokens=4,
+                       min_new_tokens=4, do_sample=False)  # fmt: skip
+    finally:
+        modeling_bert.create_bidirectional_mask = original
+    assert len(calls) >= 4  # once per decoder step
+
+
 # ---------------------------------------------------------------- chapter 4: warm starting
 def test_training_and_generate_fail_when_no_special_ids_are_set(tiny_dirs):
     """04: "training: AttributeError ... 'pad_token_id'" and "generate: ValueError:
@@ -400,3 +649,55 @@ def test_a_wav2vec2_checkpoint_warm_starts_the_plain_way_without_its_ctc_head():
     )
     assert type(model.encoder) is Wav2Vec2Model
     assert not any(name.startswith("lm_head") for name in model.encoder.state_dict())
+
+
+def test_a_hubert_checkpoint_warm_starts_the_plain_way(tmp_path):
+    """04: "For a wav2vec2 or HuBERT checkpoint, as in the model card, AutoModel is the
+    encoder and the plain call is right"."""
+    HubertModel(encoder_configs()["hubert"]).save_pretrained(tmp_path / "hubert")
+    BertModel(decoder_configs()["bert"]).save_pretrained(tmp_path / "bert")
+    model = SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
+        str(tmp_path / "hubert"), str(tmp_path / "bert")
+    )
+    assert type(model.encoder) is HubertModel
+
+
+def test_gpt2_has_no_pad_id_and_one_token_for_start_and_end():
+    """04's table: GPT-2 starts and ends with <|endoftext|> (bos = eos = 50256) and has no pad
+    id of its own ("none: reuse eos")."""
+    config = GPT2Config()
+    assert config.bos_token_id == config.eos_token_id == 50_256
+    assert config.pad_token_id is None
+
+
+def test_generate_stops_a_row_at_eos_and_fills_it_with_pad_while_others_go_on():
+    """04's table and token_by_token: generate stops on eos_token_id and "fills finished rows"
+    with pad_token_id while other rows of the batch go on."""
+    model = _tiny_composite()
+    torch.manual_seed(0)
+    inputs, prompts = torch.randn(2, 4000), torch.tensor([[1, 5], [1, 6]])
+    first = model.generate(inputs, decoder_input_ids=prompts, max_new_tokens=1, do_sample=False)
+    assert first[0, 2] != first[1, 2], "the two rows must go on differently for this check"
+    model.generation_config.eos_token_id = int(first[0, 2])  # row 0 ends at once, row 1 not
+    model.generation_config.pad_token_id = 7
+    out = model.generate(inputs, decoder_input_ids=prompts, max_new_tokens=4, do_sample=False)
+    assert out[0, 2] == first[0, 2] and out.shape[1] > 3
+    assert (out[0, 3:] == 7).all() and out[1, 3] != 7
+
+
+def test_w2v2_synth_ctc_normalises_its_convolutions_per_frame_so_masks_are_valid():
+    """04: "Unlike wav2vec2-base, its convolutions use layer norm, so an attention_mask for
+    padded batches is valid" (wav2vec2-base's default config uses group norm)."""
+    config = Wav2Vec2Config.from_pretrained(resolve("w2v2-synth-ctc"))
+    assert config.feat_extract_norm == "layer" and Wav2Vec2Config().feat_extract_norm == "group"
+
+
+def test_w2v2_synth_ctc_is_about_25_times_smaller_than_wav2vec2_base():
+    """04: w2v2-synth-ctc is "what facebook/wav2vec2-base-960h is, minus the self-supervised
+    pretraining and 25x smaller" (3.8M parameters against wav2vec2-base's ~95M)."""
+    ours = sum(
+        p.numel() for p in Wav2Vec2Model.from_pretrained(resolve("w2v2-synth-ctc")).parameters()
+    )
+    with torch.device("meta"):
+        base = sum(p.numel() for p in Wav2Vec2Model(Wav2Vec2Config()).parameters())
+    assert 22 < base / ours < 28
