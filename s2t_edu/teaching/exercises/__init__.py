@@ -3,12 +3,18 @@
     from s2t_edu.teaching.exercises import check_top_p
     check_top_p(my_top_p)     # ✓ all hidden cases pass, or ✗ + "kept the wrong side" + a hint
 
-runner.py runs and compares (with a time limit per call), cases.py makes the hidden cases,
-mistakes.py holds the classic wrong solutions with their hints, checks.py one check per
-exercise, concepts.py the multiple-choice questions. The notebooks are notebooks/exercises/.
+cases.py makes the cases from a seed (the notebooks practise on ``PRACTICE_SEED``; grading
+uses a seed students never see), values.py describes what a function returned as plain data,
+contracts.py says what each exercise must return (type, dtype, shape, device), runner.py runs
+and judges, mistakes.py holds the classic wrong solutions with their hints, checks.py one
+check per exercise, concepts.py the multiple-choice questions. grading.py (with sandbox.py, the
+student's side) grades a notebook with the student's code in a process of its own.
+The notebooks are notebooks/exercises/.
 """
 
+from s2t_edu.teaching.exercises.cases import PRACTICE_SEED
 from s2t_edu.teaching.exercises.checks import (
+    CHECKS,
     EXERCISES,
     check_beam_step,
     check_compose_config,
@@ -27,7 +33,9 @@ from s2t_edu.teaching.exercises.result import CheckResult, ExerciseFailed
 from s2t_edu.teaching.exercises.runner import Exercise, Mistake, check
 
 __all__ = [
+    "CHECKS",
     "EXERCISES",
+    "PRACTICE_SEED",
     "QUESTIONS",
     "CheckResult",
     "Exercise",

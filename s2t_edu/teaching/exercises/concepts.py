@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from s2t_edu.teaching.exercises.result import CheckResult
+from s2t_edu.teaching.exercises.values import brief
 
 
 @dataclass(frozen=True)
@@ -81,14 +82,26 @@ QUESTIONS = {
 }
 
 
-def check_concept(key: str, answer: str) -> CheckResult:
+def read_choice(answer, options) -> str | None:
+    """The option letter in an answer: ``c``, ``C``, ``(c)``, ``c)``, ``"c."`` all read as c."""
+    if not isinstance(answer, str):
+        return None
+    text = answer.strip().lower()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    text = text.rstrip(").").strip()
+    return text if text in options else None
+
+
+def check_concept(key: str, answer) -> CheckResult:
     """Check a multiple-choice answer and explain the chosen option."""
     question = QUESTIONS[key]
     name = f"concept: {key}"
-    if not isinstance(answer, str) or answer.strip().lower() not in question.options:
+    choice = read_choice(answer, question.options)
+    if choice is None:
         letters = ", ".join(repr(k) for k in question.options)
-        return CheckResult(name, False, 0, 1, "no answer", f"answer with one of {letters}")
-    choice = answer.strip().lower()
+        seen = "" if isinstance(answer, str) else f" (yours is {type(answer).__name__})"
+        return CheckResult(name, False, 0, 1, "no answer", f"answer with one of {letters}{seen}")
     passed = choice == question.answer
     result = CheckResult(name, passed, int(passed), 1)
     if passed:
@@ -96,3 +109,13 @@ def check_concept(key: str, answer: str) -> CheckResult:
     else:
         result.mistake, result.hint = f"chose ({choice})", question.why[choice]
     return result
+
+
+def judge_concept(key: str, description: dict | None) -> CheckResult:
+    """Grading: the answer as the student's process described it (only a string can be right)."""
+    if description is not None and description.get("type") == "str":
+        return check_concept(key, description["value"])
+    letters = ", ".join(repr(k) for k in QUESTIONS[key].options)
+    shown = "not defined" if description is None else brief(description)
+    hint = f"answer with one of {letters} (in quotes); your answer is {shown}"
+    return CheckResult(f"concept: {key}", False, 0, 1, "no answer", hint)

@@ -37,10 +37,19 @@ def _variant(impl, names: tuple[str, ...], **wrong):
 # --- composing the config -------------------------------------------------------------------
 
 
-def _compose(encoder_config, decoder_config, decoder_flags=(), encoder_flags=(), swap=False):
+def _compose(
+    encoder_config,
+    decoder_config,
+    decoder_flags=(),
+    encoder_flags=(),
+    swap=False,
+    cross_width=None,
+):
     encoder_config, decoder_config = copy.deepcopy(encoder_config), copy.deepcopy(decoder_config)
     for flag in decoder_flags:
         setattr(decoder_config, flag, True)
+    if cross_width is not None:
+        decoder_config.cross_attention_hidden_size = cross_width
     for flag in encoder_flags:
         setattr(encoder_config, flag, True)
     if swap:
@@ -89,6 +98,27 @@ CONFIG_MISTAKES = [
         "composition is exactly two flags on the decoder: is_decoder=True (causal) and "
         "add_cross_attention=True (reads the audio)",
     ),
+    Mistake(
+        "decoder config rebuilt from scratch",
+        lambda encoder_config, decoder_config: SpeechEncoderDecoderConfig(
+            encoder=encoder_config.to_dict(),
+            decoder=type(decoder_config)(is_decoder=True, add_cross_attention=True).to_dict(),
+        ),
+        "a new config has the library's default sizes, not the decoder's: keep every setting of "
+        "the decoder config you were given -- change a copy (copy.deepcopy) of it",
+    ),
+    Mistake(
+        "cross_attention_hidden_size set",
+        lambda encoder_config, decoder_config: _compose(
+            encoder_config,
+            decoder_config,
+            ("is_decoder", "add_cross_attention"),
+            cross_width=encoder_config.hidden_size,
+        ),
+        "leave cross_attention_hidden_size alone: composition sets only is_decoder and "
+        "add_cross_attention; a cross_attention_hidden_size changes which layers the model "
+        "builds (no enc_to_dec_proj)",
+    ),
 ]
 
 # --- encoder output lengths -----------------------------------------------------------------
@@ -102,14 +132,18 @@ def _lengths(
     adapter_padding=True,
     clamp=True,
     adapter_plus=None,
+    adapter_kernel=None,
+    rounding="floor",
 ):
     lengths = torch.as_tensor(input_lengths, dtype=torch.long)
     for kernel, stride, padding in conv_layers(encoder_config):
         if padding and not adapter:
             continue
         one = plus if not padding or adapter_plus is None else adapter_plus
+        if padding and adapter_kernel is not None:  # transformers' formula: kernel 1, padding 0
+            kernel, padding = adapter_kernel, 0
         padding = padding if adapter_padding else 0
-        lengths = torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + one
+        lengths = torch.div(lengths + 2 * padding - kernel, stride, rounding_mode=rounding) + one
     return lengths.clamp(min=0) if clamp else lengths
 
 
@@ -158,12 +192,31 @@ LENGTH_MISTAKES = [
         "an input shorter than the receptive field gives 0 frames, not a negative number: "
         "clamp the result at 0",
     ),
+    Mistake(
+        "adapter kernel taken as 3",
+        lambda encoder_config, input_lengths: _lengths(
+            encoder_config, input_lengths, adapter_kernel=1
+        ),
+        "use the adapter's own adapter_kernel_size with padding 1: floor((L + 2 - kernel) / "
+        "stride) + 1. transformers' _get_feat_extract_output_lengths computes floor((L - 1) / "
+        "stride) + 1, which is right only for the default kernel 3",
+    ),
+    Mistake(
+        "rounded toward zero",
+        lambda encoder_config, input_lengths: _lengths(
+            encoder_config, input_lengths, rounding="trunc"
+        ),
+        "use floor division (// or rounding_mode='floor'): int() and rounding_mode='trunc' round "
+        "a negative (L - kernel) / stride up to 0, so a too-short input gets a frame",
+    ),
 ]
 
 # --- the projection -------------------------------------------------------------------------
 
 
-def _projection(config, always=False, never=False, reverse=False, cross=True, adapter=True):
+def _projection(
+    config, always=False, never=False, reverse=False, cross=True, adapter=True, bias=True
+):
     encoder_width = encoder_output_size(config.encoder) if adapter else config.encoder.hidden_size
     decoder_width = config.decoder.hidden_size
     cross_width = getattr(config.decoder, "cross_attention_hidden_size", None) if cross else None
@@ -172,7 +225,7 @@ def _projection(config, always=False, never=False, reverse=False, cross=True, ad
         return None
     if reverse:
         return nn.Linear(decoder_width, config.encoder.hidden_size)
-    return nn.Linear(config.encoder.hidden_size, decoder_width)
+    return nn.Linear(config.encoder.hidden_size, decoder_width, bias=bias)
 
 
 PROJECTION_MISTAKES = [
@@ -207,6 +260,11 @@ PROJECTION_MISTAKES = [
         "with an adapter the encoder emits output_hidden_size-wide frames, not hidden_size: "
         "compare that width (getattr(encoder, 'output_hidden_size', None) or hidden_size) "
         "with the decoder's",
+    ),
+    Mistake(
+        "projection without bias",
+        lambda config: _projection(config, bias=False),
+        "enc_to_dec_proj is nn.Linear with its default bias=True: weight and bias, both trained",
     ),
 ]
 
@@ -315,15 +373,19 @@ SHIFT_MUTATION_HINT = (
 # --- the loss -------------------------------------------------------------------------------
 
 
-def _nll(logits, labels, probabilities=False):
+def _nll(logits, labels, probabilities=False, log_of_softmax=False):
     scores = logits.float().softmax(-1) if probabilities else logits.float().log_softmax(-1)
+    if log_of_softmax:
+        scores = torch.log(logits.float().softmax(-1))
     counted = labels != IGNORE_INDEX
     picked = scores.gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
     return -picked, counted
 
 
 def _loss(logits, labels, how):
-    nll, counted = _nll(logits, labels, probabilities=how == "probabilities")
+    nll, counted = _nll(
+        logits, labels, probabilities=how == "probabilities", log_of_softmax=how == "log(softmax)"
+    )
     if how == "all positions":
         return (nll * counted).sum() / counted.numel()
     if how == "sum":
@@ -366,6 +428,12 @@ LOSS_MISTAKES = [
         "in decoder_input_ids): do not shift again as for a decoder-only LM",
     ),
     Mistake(
+        "log of softmax",
+        lambda logits, labels: _loss(logits, labels, "log(softmax)"),
+        "torch.log(softmax(x)) underflows to log(0) = -inf for large logits: use "
+        "torch.log_softmax (or F.cross_entropy), which computes it stably",
+    ),
+    Mistake(
         "pad id used as ignore_index",
         lambda logits, labels: F.cross_entropy(
             logits.flatten(0, 1), labels.flatten(), ignore_index=0
@@ -385,6 +453,8 @@ def _greedy(next_token_logits, start_id, eos_id, max_new_tokens, **wrong):
     tokens = [start_id]
     steps = max_new_tokens + wrong.get("extra_steps", 0)
     for _ in range(steps):
+        if wrong.get("checks_last") and tokens[-1] == eos_id:
+            break
         prefix = tokens[-1:] if wrong.get("last_only") else list(tokens)
         token = int(torch.as_tensor(next_token_logits(prefix)).argmax())
         if token == eos_id and wrong.get("drop_eos"):
@@ -418,6 +488,12 @@ GREEDY_MISTAKES = [
         _variant(_greedy, GREEDY_ARGS, last_only=True),
         "without a cache the decoder must see the whole prefix (start token included) at every "
         "step, not only the last token",
+    ),
+    Mistake(
+        "stopped on the start token",
+        _variant(_greedy, GREEDY_ARGS, checks_last=True),
+        "stop when the token you just *chose* is eos_id, not when the sequence's last token is: "
+        "GPT-2 starts with <|endoftext|>, its EOS, and must still decode",
     ),
     Mistake(
         "one step too many",
@@ -586,6 +662,22 @@ WER_MISTAKES = [
         ),
         "divide by the number of reference words only: WER may exceed 1 when the hypothesis "
         "has many insertions",
+    ),
+    Mistake(
+        "split on single spaces",
+        lambda reference, hypothesis: (
+            error_counts(reference, hypothesis, tokenize=lambda text: text.split(" ")).rate
+        ),
+        "split on any whitespace with text.split() (no argument): split(' ') turns double "
+        "spaces, tabs and spaces at the ends into words",
+    ),
+    Mistake(
+        "case ignored",
+        lambda reference, hypothesis: (
+            error_counts(reference.lower(), hypothesis.lower(), words).rate
+        ),
+        "compare the words exactly as written: the exercise counts "
+        "'The' for 'the' as a substitution -- normalising case is a choice made before WER",
     ),
     Mistake(
         "characters, not words",

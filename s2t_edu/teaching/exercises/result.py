@@ -20,8 +20,9 @@ class CheckResult:
     cases_total: int
     mistake: str | None = None  # key of the recognised classic mistake, if any
     hint: str = ""  # what to change; empty when passed
-    detail: str = ""  # the first failing case: input, expected, got (or the exception)
+    detail: str = ""  # the first failing case: input, what the function gave (or raised)
     notes: list[str] = field(default_factory=list)
+    practice: bool = True  # False when graded: the cases are hidden, their answers never shown
 
     @property
     def score(self) -> float:
@@ -29,9 +30,13 @@ class CheckResult:
         return 1.0 if self.passed else 0.0
 
     def headline(self) -> str:
+        if self.exercise.startswith("concept:"):
+            mark = "✓" if self.passed else "✗"
+            return f"{mark} {self.exercise}" + (f" — {self.mistake}" if self.mistake else "")
+        kind = "practice" if self.practice else "hidden"
         if self.passed:
-            return f"✓ {self.exercise}: all {self.cases_total} hidden cases pass"
-        where = f"{self.cases_passed}/{self.cases_total} hidden cases pass"
+            return f"✓ {self.exercise}: all {self.cases_total} {kind} cases pass"
+        where = f"{self.cases_passed}/{self.cases_total} {kind} cases pass"
         return f"✗ {self.exercise}: {where}" + (f" — {self.mistake}" if self.mistake else "")
 
     def __str__(self) -> str:

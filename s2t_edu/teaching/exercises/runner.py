@@ -1,30 +1,37 @@
-"""Run a student's function on hidden cases, compare with the reference, name the mistake.
+"""Run a function on an exercise's cases, judge what it returned, name the mistake.
 
-A mistake is recognised by *running* it: every exercise lists known-wrong variants of the
-reference (mistakes.py). When the student's output equals a variant's output on every case the
-student gets wrong, the student made that mistake, and its hint is shown. This needs no parsing
-of the student's code, so any style of solution is recognised by what it does.
+Two ways to get a student's outcomes, one way to judge them:
 
-Each call of the student's function runs under a time limit (``signal.setitimer``), so an endless
-loop becomes a failed check with a hint instead of a frozen notebook or autograder.
+* practice (the notebook): ``check(exercise, fn)`` calls ``fn`` in this process on the cases of
+  ``PRACTICE_SEED``, each call under a 2 s limit (``signal.setitimer``);
+* grading (tools/grade_exercises.py): grading.py runs the student's cells in a process of their
+  own and gets back only descriptions of what each call returned.
+
+Either way ``judge`` compares descriptions (values.py) under the exercise's contract
+(contracts.py): the type, dtype, shape and device first, then the values. A mistake is
+recognised by *running* it: every exercise lists known-wrong variants of the reference
+(mistakes.py); when the student's outputs equal a variant's, its hint is shown.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import signal
+import sysconfig
 import threading
 import traceback
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import torch
-
+from s2t_edu.teaching.exercises.cases import PRACTICE_SEED
+from s2t_edu.teaching.exercises.contracts import Contract, ShapeBreach, same
 from s2t_edu.teaching.exercises.result import CheckResult
+from s2t_edu.teaching.exercises.values import describe, round_trip, short
 
 SECONDS_PER_CASE = 2.0
+HERE = Path(__file__).resolve().parent
 
 
 class CaseTimeout(Exception):
@@ -33,7 +40,11 @@ class CaseTimeout(Exception):
 
 @contextmanager
 def time_limit(seconds: float):
-    """Raise ``CaseTimeout`` in the main thread after ``seconds`` (no limit in other threads)."""
+    """Raise ``CaseTimeout`` in the main thread after ``seconds`` (no limit in other threads).
+
+    Practice only: code in the same process can cancel this alarm. Grading uses a process of
+    the student's own, killed from outside (grading.py).
+    """
     if threading.current_thread() is not threading.main_thread() or not hasattr(
         signal, "setitimer"
     ):
@@ -67,15 +78,56 @@ class Mistake:
 
 
 @dataclass
+class Outcome:
+    """What one call of a function on one case gave, as plain data."""
+
+    value: dict | None = None  # description of the returned value (values.describe)
+    error: str | None = None  # "ExceptionType: message (line N: code)"
+    error_type: str | None = None
+    timed_out: bool = False
+    after: dict[str, dict] = field(default_factory=dict)  # inputs described after the call
+
+    def to_json(self) -> dict:
+        return {
+            "value": self.value,
+            "error": self.error,
+            "error_type": self.error_type,
+            "timed_out": self.timed_out,
+            "after": self.after,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Outcome:
+        """Read an outcome a student's process sent: every field checked, nothing trusted."""
+        value, after = data.get("value"), data.get("after")
+        error, error_type = data.get("error"), data.get("error_type")
+        return cls(
+            value=value if isinstance(value, dict) and "type" in value else None,
+            error=str(error)[:2000] if error is not None else None,
+            error_type=str(error_type)[:200] if error_type is not None else None,
+            timed_out=data.get("timed_out") is True,
+            after={str(k): v for k, v in after.items() if isinstance(v, dict)}
+            if isinstance(after, dict)
+            else {},
+        )
+
+
+@dataclass
 class Exercise:
-    """One exercise: hidden cases, the reference, the classic mistakes, and how to compare."""
+    """One exercise: cases, the reference, the contract, the classic mistakes."""
 
     name: str
     reference: Callable
-    cases: Callable[[], list[dict]]  # fresh hidden cases (keyword arguments), seeded
+    cases: Callable[[int], list[dict]]  # seed -> cases (keyword arguments)
+    contract: Contract
     mistakes: list[Mistake] = field(default_factory=list)
-    normalise: Callable = lambda out: out  # output -> comparable plain value
-    # Side-effect mistakes the outputs cannot show: key -> hint.
+    signature: str = ""  # "fn(a, b) -> what", shown when the function is missing
+    seconds_per_case: float = SECONDS_PER_CASE
+    # (student's description, case) -> what goes wrong when it is used, or None: run on the
+    # first case of a passing solution and on the first failing case (configs: build the model)
+    probe: Callable[[dict, dict], str | None] | None = None
+    # (student's description, expected description) -> which parts differ, in words
+    explain: Callable[[dict, dict], str] | None = None
     mutation_hint: str = (
         "your function changed one of its inputs in place; work on a copy (e.g. tensor.clone()) "
         "or use out-of-place operations such as masked_fill"
@@ -83,106 +135,202 @@ class Exercise:
     timeout_hint: str = (
         "your function never returned: a loop without an end? Make sure every loop stops"
     )
-    # The hidden cases, the reference's outcomes and each mistake's outcomes never change:
-    # computed once per process, then every check only runs the student's function.
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def hidden(self) -> tuple[list[dict], list[Outcome]]:
-        if "cases" not in self._memo:
-            cases = list(self.cases())
-            self._memo["cases"] = cases
-            self._memo["expected"] = [call(self.reference, c, self.normalise, None) for c in cases]
-        return self._memo["cases"], self._memo["expected"]
+    def hidden(self, seed: int = PRACTICE_SEED) -> tuple[list[dict], list[Outcome]]:
+        """The cases of ``seed`` and the reference's outcomes on them (computed once per seed)."""
+        key = ("cases", seed)
+        if key not in self._memo:
+            cases = list(self.cases(seed))
+            expected = [call(self.reference, case, None) for case in cases]
+            for outcome in expected:  # the checker's own reference must keep its contract
+                if outcome.error or self.contract.breach(outcome.value, outcome.value):
+                    raise AssertionError(f"reference of {self.name} failed: {outcome}")
+            self._memo[key] = (cases, expected, [inputs_described(case) for case in cases])
+        cases, expected, _ = self._memo[key]
+        return cases, expected
 
-    def mistake_outcomes(self) -> list[tuple[Mistake, list[Outcome]]]:
-        if "mistakes" not in self._memo:
-            cases, _ = self.hidden()
-            self._memo["mistakes"] = [
-                (m, [call(form, c, self.normalise, None) for c in cases])
-                for m in self.mistakes
-                for form in m.forms
+    def inputs_before(self, seed: int) -> list[dict[str, dict]]:
+        self.hidden(seed)
+        return self._memo[("cases", seed)][2]
+
+    def mistake_outcomes(self, seed: int = PRACTICE_SEED) -> list[tuple[Mistake, list[Outcome]]]:
+        key = ("mistakes", seed)
+        if key not in self._memo:
+            cases, _ = self.hidden(seed)
+            self._memo[key] = [
+                (m, [call(form, c, None) for c in cases]) for m in self.mistakes for form in m.forms
             ]
-        return self._memo["mistakes"]
+        return self._memo[key]
 
 
-@dataclass
-class Outcome:
-    """What one call of a function on one case gave."""
-
-    value: object = None
-    error: str | None = None  # "ExceptionType: message"
-    error_type: str | None = None
-    timed_out: bool = False
-    mutated: list[str] = field(default_factory=list)
+def is_scalar(value) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
 
 
-def _snapshot(value):
-    return value.clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+def inputs_described(case: dict) -> dict[str, dict]:
+    """The non-scalar inputs, described: compared with what they look like after a call."""
+    return {name: round_trip(describe(v)) for name, v in case.items() if not is_scalar(v)}
 
 
-def _unchanged(before, after) -> bool:
-    if isinstance(before, torch.Tensor):
-        return isinstance(after, torch.Tensor) and torch.equal(before, after)
-    try:
-        return bool(before == after)
-    except Exception:  # objects without a usable == (configs compare by dict)
-        to_dict = getattr(before, "to_dict", None)
-        return to_dict is None or to_dict() == after.to_dict()
+def _installed(filename: str) -> bool:
+    """A file of Python itself or of an installed package (torch, transformers, ...)."""
+    path = Path(filename)
+    return path.is_absolute() and (
+        any(part in ("site-packages", "dist-packages") for part in path.parts)
+        or path.resolve().is_relative_to(Path(sysconfig.get_paths()["stdlib"]).resolve())
+    )
 
 
-def call(fn: Callable, case: dict, normalise: Callable, limit: float | None) -> Outcome:
+def error_text(error: BaseException) -> str:
+    """``Type: message (line N: code)`` with the line in the student's code, not ours.
+
+    The line shown is the last one the student wrote (a notebook cell, their own file), not a
+    line of this package, nor one inside torch that the student's call ended up in.
+    """
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not Path(f.filename).resolve().is_relative_to(HERE)
+    ]
+    where = ""
+    theirs = [f for f in frames if not _installed(f.filename)]
+    if theirs or frames:
+        last = (theirs or frames)[-1]
+        where = f" (line {last.lineno}: {(last.line or '').strip()})"
+    message = str(error)
+    message = message if len(message) <= 500 else message[:500] + " ..."
+    return f"{type(error).__name__}: {message}{where}"
+
+
+def call(fn: Callable, case: dict, limit: float | None, by_position: bool | None = None) -> Outcome:
     """Call ``fn`` on copies of the inputs, under a time limit (if any); never raises.
 
-    Our own functions (reference, mistakes; ``limit=None``) get keyword arguments; a student's
-    gets them by position, so any parameter names work.
+    Our own functions (reference, mistakes: ``limit=None``) get keyword arguments; a student's
+    gets them by position (``by_position``, the default when there is a limit), so any
+    parameter names work. Only the description of the result leaves this function.
     """
-    inputs = {name: _snapshot(value) for name, value in case.items()}
+    by_position = limit is not None if by_position is None else by_position
+    inputs = {name: copy.deepcopy(value) for name, value in case.items()}
     outcome = Outcome()
     try:
-        if limit is None:
-            raw = fn(**inputs)
-        else:
-            with time_limit(limit):
-                raw = fn(*inputs.values())
-        outcome.value = normalise(raw)
+        with time_limit(limit) if limit is not None else nullcontext():
+            raw = fn(*inputs.values()) if by_position else fn(**inputs)
+            outcome.value = round_trip(describe(raw))
     except CaseTimeout as error:
         outcome.timed_out, outcome.error, outcome.error_type = True, str(error), "CaseTimeout"
     except Exception as error:  # a crash is a result, not the end of the check
-        frames = traceback.extract_tb(error.__traceback__)
-        where = f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
-        outcome.error = f"{type(error).__name__}: {error}{where}"
-        outcome.error_type = type(error).__name__
-    outcome.mutated = [
-        name
-        for name, value in case.items()
-        if not _unchanged(_snapshot(value), inputs[name])
-        and not isinstance(value, int | float | str)
-    ]
+        outcome.error, outcome.error_type = error_text(error), type(error).__name__
+    outcome.after = inputs_described({k: v for k, v in inputs.items() if not is_scalar(case[k])})
     return outcome
 
 
-def same(a, b, rel: float = 1e-4, abs_: float = 1e-5) -> bool:
-    """Equal plain values; floats within a tolerance, -inf equal to -inf."""
-    if isinstance(a, float) or isinstance(b, float):
-        if not isinstance(a, int | float) or not isinstance(b, int | float):
-            return False
-        if math.isinf(a) or math.isinf(b) or math.isnan(a) or math.isnan(b):
-            return a == b or (math.isnan(a) and math.isnan(b))
-        return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(same(x, y, rel, abs_) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k], rel, abs_) for k in a)
-    return type(a) is type(b) and a == b
+# --- judging ----------------------------------------------------------------------------------
 
 
-def matches(student: Outcome, variant: Outcome) -> bool:
+@dataclass
+class Verdict:
+    """Why one case failed: ``kind`` in error | timeout | breach | shape | wrong | mutated | probe."""
+
+    kind: str
+    message: str = ""
+
+
+def case_verdict(exercise: Exercise, want: Outcome, have: Outcome, before: dict) -> Verdict | None:
+    if have.timed_out:
+        return Verdict("timeout", have.error or "")
+    if have.error:
+        return Verdict("error", have.error)
+    if have.value is None:
+        return Verdict("error", "the student's process sent no readable value")
+    breach = exercise.contract.breach(have.value, want.value)
+    if breach:
+        return Verdict("shape" if isinstance(breach, ShapeBreach) else "breach", str(breach))
+    if not exercise.contract.equal(have.value, want.value):
+        return Verdict("wrong")
+    changed = [name for name, d in before.items() if not same(d, have.after.get(name))]
+    if changed:
+        return Verdict("mutated", ", ".join(changed))
+    return None
+
+
+def matches(exercise: Exercise, student: Outcome, variant: Outcome) -> bool:
     """Did the student's call give what the wrong variant gives (the same value or exception)?"""
     if student.timed_out or variant.timed_out:
         return student.timed_out and variant.timed_out
     if student.error or variant.error:
         return student.error_type == variant.error_type and bool(student.error)
-    return same(student.value, variant.value)
+    if student.value is None or variant.value is None:
+        return False
+    if exercise.contract.breach(student.value, variant.value):
+        return same(student.value, variant.value)
+    return exercise.contract.equal(student.value, variant.value)
+
+
+def judge(exercise: Exercise, seed: int, got: list[Outcome], practice: bool = True) -> CheckResult:
+    """The result of ``got`` (the student's outcomes, possibly cut short) on ``seed``'s cases."""
+    cases, expected = exercise.hidden(seed)
+    before = exercise.inputs_before(seed)
+    verdicts = [case_verdict(exercise, expected[i], have, before[i]) for i, have in enumerate(got)]
+    if len(got) == len(cases) and not any(verdicts) and exercise.probe is not None:
+        problem = exercise.probe(got[0].value, cases[0])
+        if problem:
+            verdicts[0] = Verdict("probe", problem)
+    failing = [i for i, v in enumerate(verdicts) if v is not None]
+    passed = len(got) == len(cases) and not failing
+    result = CheckResult(
+        exercise.name, passed, len(got) - len(failing), len(cases), practice=practice
+    )
+    if passed:
+        return result
+    if not got:
+        result.mistake, result.hint = "not run", "your function was not called on any case"
+        return result
+    first = failing[0] if failing else len(got) - 1
+    result.mistake, result.hint = diagnose(exercise, seed, got, verdicts, failing)
+    result.detail = describe_case(exercise, cases[first], expected[first], got[first], practice)
+    if verdicts[first] is not None and verdicts[first].kind == "wrong":
+        if exercise.explain is not None:
+            result.detail += "\n" + exercise.explain(got[first].value, expected[first].value)
+        if exercise.probe is not None:
+            problem = exercise.probe(got[first].value, cases[first])
+            result.detail += "\n  " + (problem or "a model built from your config does run")
+    return result
+
+
+def diagnose(exercise, seed, got, verdicts, failing) -> tuple[str, str]:
+    """The (mistake key, hint) that best explains the failing cases."""
+    kinds = {i: verdicts[i].kind for i in failing}
+    if any(got[i].error_type == "NotImplementedError" for i in failing):
+        return "not implemented", "replace `raise NotImplementedError()` with your solution"
+    if "timeout" in kinds.values():
+        return "never returns", exercise.timeout_hint
+    breaches = [i for i in failing if kinds[i] == "breach"]
+    if breaches:
+        return "wrong kind of result", verdicts[breaches[0]].message
+    probes = [i for i in failing if kinds[i] == "probe"]
+    if probes:
+        return "model does not run", verdicts[probes[0]].message
+    wrong = [i for i in failing if kinds[i] in ("wrong", "error", "shape")]
+    if wrong:
+        # A mistake that explains every case (right ones included) beats one that only
+        # explains the wrong ones: "ignored the adapter" and "always projects" agree wherever
+        # the student is wrong, but only the first also agrees where the student is right.
+        for scope in (range(len(got)), wrong):
+            for mistake, outcomes in exercise.mistake_outcomes(seed):
+                if all(matches(exercise, got[i], outcomes[i]) for i in scope):
+                    return mistake.key, mistake.hint
+    shapes = [i for i in failing if kinds[i] == "shape"]
+    if shapes:
+        return "wrong shape", verdicts[shapes[0]].message
+    mutated = [i for i in failing if kinds[i] == "mutated"]
+    if mutated:
+        names = sorted({n for i in mutated for n in verdicts[i].message.split(", ")})
+        return "changes its input", f"{exercise.mutation_hint} (changed: {', '.join(names)})"
+    errors = [i for i in failing if kinds[i] == "error"]
+    if errors:
+        return "crashes", f"your function raised {got[errors[0]].error}"
+    return "", "compare your output with what the exercise asks on the failing case below"
 
 
 SHOWN_CONFIG_KEYS = (
@@ -195,17 +343,21 @@ SHOWN_CONFIG_KEYS = (
     "hidden_size",
     "output_hidden_size",
     "cross_attention_hidden_size",
+    "vocab_size",
     "is_decoder",
     "add_cross_attention",
 )
 
 
-def _show(value, width: int = 400) -> str:
-    """A short repr: configs show only the settings the exercises are about."""
+def show_input(value, width: int = 400) -> str:
+    """A short repr of an input: configs show only the settings the exercises are about."""
     if hasattr(value, "to_diff_dict"):
         settings = value.to_dict()
         if "encoder" in settings and "decoder" in settings:
-            return f"{type(value).__name__}(encoder={_show(value.encoder)}, decoder={_show(value.decoder)})"
+            return (
+                f"{type(value).__name__}(encoder={show_input(value.encoder)}, "
+                f"decoder={show_input(value.decoder)})"
+            )
         shown = ", ".join(
             f"{key}={settings[key]}"
             for key in SHOWN_CONFIG_KEYS
@@ -216,18 +368,31 @@ def _show(value, width: int = 400) -> str:
     return text if len(text) <= width else text[:width] + " ..."
 
 
-def _describe(case: dict, expected: Outcome, got: Outcome) -> str:
-    inputs = "\n".join(f"  {name} = {_show(value)}" for name, value in case.items())
-    got_text = got.error if got.error else _show(got.value)
-    return f"First failing case:\n{inputs}\n  expected: {_show(expected.value)}\n  got:      {got_text}"
+def describe_case(exercise, case: dict, want: Outcome, have: Outcome, practice: bool) -> str:
+    """The failing case: its input and what the student returned; the expected answer only in
+    practice (grading cases stay hidden)."""
+    inputs = "\n".join(f"  {name} = {show_input(value)}" for name, value in case.items())
+    if have.timed_out:
+        got = f"did not return within {exercise.seconds_per_case:g} s"
+    elif have.error:
+        got = f"raised {have.error}"
+    elif have.value is None:
+        got = "sent nothing readable back"
+    else:
+        got = f"returned {short(have.value)}"
+    text = f"First failing case:\n{inputs}\n  your function {got}"
+    if practice and want.value is not None:
+        text += f"\n  expected: {short(want.value)}"
+    return text
 
 
 def check(
     exercise: Exercise,
     student_fn: Callable,
-    seconds_per_case: float = SECONDS_PER_CASE,
+    seed: int = PRACTICE_SEED,
+    seconds_per_case: float | None = None,
 ) -> CheckResult:
-    """Run ``student_fn`` on the exercise's hidden cases and explain the first thing it gets wrong."""
+    """Practice: run ``student_fn`` on the cases of ``seed`` here and explain what is wrong."""
     if not callable(student_fn):
         return CheckResult(
             exercise.name,
@@ -237,49 +402,11 @@ def check(
             "not a function",
             "pass the function itself, without calling it: check(my_fn), not check(my_fn())",
         )
-    cases, expected = exercise.hidden()
+    limit = exercise.seconds_per_case if seconds_per_case is None else seconds_per_case
+    cases, _ = exercise.hidden(seed)
     got: list[Outcome] = []
     for case in cases:
-        got.append(call(student_fn, case, exercise.normalise, seconds_per_case))
+        got.append(call(student_fn, case, limit))
         if got[-1].timed_out or got[-1].error_type == "NotImplementedError":
             break  # one endless loop is enough; do not wait for every case
-    failing = [
-        i
-        for i, (want, have) in enumerate(zip(expected, got, strict=False))
-        if have.error or not same(want.value, have.value) or have.mutated
-    ]
-    passed = len(got) == len(cases) and not failing
-    result = CheckResult(exercise.name, passed, len(got) - len(failing), len(cases))
-    if passed:
-        return result
-
-    first = failing[0]
-    result.detail = _describe(cases[first], expected[first], got[first])
-    result.mistake, result.hint = diagnose(exercise, expected, got, failing)
-    return result
-
-
-def diagnose(exercise, expected, got, failing) -> tuple[str, str]:
-    """The (mistake key, hint) that best explains the failing cases."""
-    first = got[failing[0]]
-    if first.error_type == "NotImplementedError":
-        return "not implemented", "replace `raise NotImplementedError()` with your solution"
-    if any(got[i].timed_out for i in failing):
-        return "never returns", exercise.timeout_hint
-    wrong_outputs = [
-        i for i in failing if got[i].error or not same(expected[i].value, got[i].value)
-    ]
-    if wrong_outputs:
-        # A mistake that explains every case (right ones included) beats one that only
-        # explains the wrong ones: "ignored the adapter" and "always projects" agree wherever
-        # the student is wrong, but only the first also agrees where the student is right.
-        for scope in (range(len(got)), wrong_outputs):
-            for mistake, outcomes in exercise.mistake_outcomes():
-                if all(matches(got[i], outcomes[i]) for i in scope):
-                    return mistake.key, mistake.hint
-    if any(got[i].mutated for i in failing):
-        names = sorted({name for i in failing for name in got[i].mutated})
-        return "changes its input", f"{exercise.mutation_hint} (changed: {', '.join(names)})"
-    if first.error:
-        return "crashes", f"your function raised {first.error}"
-    return "", "compare your output with the expected one on the failing case below"
+    return judge(exercise, seed, got, practice=True)
