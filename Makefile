@@ -8,6 +8,11 @@ STAMP := $(VENV)/.s2t_edu-installed
 # Single source of truth for pins: pyproject.toml.
 TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[0-9.]*\)".*/\1/p' pyproject.toml)
 NO_DEPS_PINS := $(shell sed -n 's/^no_deps = \[\(.*\)\]/\1/p' pyproject.toml | tr -d '",')
+# Where pip finds torch. Empty (the default): pip's own settings. From PyPI on Linux x86_64 that
+# is the CUDA build (a 526.6 MB wheel, then several GB of NVIDIA runtime packages); for the CPU
+# build point pip at PyTorch's CPU wheel index (README):
+#   make lab TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 # This machine's pip config lists local index folders that may not exist; hide that noise only.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
@@ -28,8 +33,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@echo "==> Setting up $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "==> Installing $(TORCH_PIN) first (CPU wheel; an unpinned torch pulls GBs of CUDA)"
-	@$(BIN)/pip install --quiet $(TORCH_PIN) 2>&1 | $(QUIET_PIP)
+	@echo "==> Installing $(TORCH_PIN) first$(if $(TORCH_INDEX), from $(TORCH_INDEX),) (an unpinned torch pulls a newer CUDA build)"
+	@$(BIN)/pip install --quiet $(TORCH_PIN)$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX),) 2>&1 | $(QUIET_PIP)
 	@echo "==> Installing the pinned course stack from pyproject.toml"
 	@$(BIN)/pip install --quiet -e ".[dev]" 2>&1 | $(QUIET_PIP)
 	@echo "==> Installing $(NO_DEPS_PINS) without its declared dependencies"
@@ -40,9 +45,15 @@ $(STAMP): pyproject.toml
 # Teachers: make student-version, make grade SUBMISSIONS=dir (see notebooks/exercises/README.md)
 include exercises.mk
 
+# The course's own Jupyter settings (jupyter/): chapter 1 opens first, root may run it
+# (containers, CI, cloud notebooks), and learners see neither nbgrader's teacher tools nor the
+# Jupyter news pop-up. A plain `.venv/bin/jupyter lab` leaves them out.
+# LAB_ARGS goes to `jupyter lab` as is, e.g. make lab LAB_ARGS="--no-browser --port 8890".
+LAB_ARGS ?=
 lab: setup
-	@echo "==> Opening JupyterLab on notebooks/ (Ctrl-C to stop)"
-	@$(BIN)/jupyter lab notebooks/
+	@echo "==> Opening the course in JupyterLab: notebooks/, chapter 1 first (Ctrl-C to stop)"
+	@JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		exec $(BIN)/jupyter lab notebooks/ $(LAB_ARGS)
 
 lint: setup
 	@echo "==> ruff check + format --check"
