@@ -13,7 +13,7 @@ import pytest
 
 from s2t_edu.data import corpus as data
 from s2t_edu.data.cache import MANIFEST, is_intact
-from s2t_edu.data.sentences import vocabulary
+from s2t_edu.data.sentences import ascii_german, to_german, vocabulary
 from s2t_edu.errors import S2TEduError
 
 
@@ -74,6 +74,17 @@ def test_text_uses_only_the_grammar_vocabulary(corpus):
     words = {w for split in corpus for text in corpus[split]["text"] for w in text.split()}
     assert words <= vocabulary()
     assert all(5 <= len(t.split()) <= 10 for t in corpus["train"]["text"])
+
+
+def test_german_columns_translate_the_text_column(corpus):
+    """text_de is the grammar's German of text; text_de_ascii spells its umlauts out."""
+    for split in corpus:
+        rows = corpus[split].remove_columns(["audio"])
+        for row in rows:
+            assert row["text_de"] == to_german(row["text"])
+            assert row["text_de_ascii"] == ascii_german(row["text_de"])
+            assert row["text_de_ascii"].isascii()
+    assert any(row["text_de"] != row["text_de_ascii"] for row in corpus["train"])
 
 
 def test_test_sentences_never_appear_in_training(corpus):

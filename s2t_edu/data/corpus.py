@@ -12,6 +12,13 @@ Splits, chosen so each one answers one question about a trained model:
 - ``test_unseen_voice``: the *same* sentences as ``test``, spoken by a voice at a rate never
   used in training — the gap between the two test WERs is the cost of a new speaker.
 
+Columns: ``id``, ``audio``, ``text`` (the English transcript), ``voice``, ``rate``, ``pitch``,
+``duration``, and the same sentence in German for speech translation: ``text_de`` (with ä, ö,
+ü, ß) and ``text_de_ascii`` (written ae, oe, ue, ss: the target of the translation model, whose
+uncased tokenizer would strip the umlauts' dots). The German is derived from the English text
+by ``sentences.to_german`` when a split is loaded, so it draws no random numbers and adding it
+changed neither the sentences nor the audio of any corpus already built.
+
 Audio column design: ``datasets.Audio()`` cannot decode here (it needs torchcodec + FFmpeg,
 and even ``Audio(decode=False)`` needs torchcodec to encode), so ``audio`` is a plain struct
 ``{"path"}`` and a ``with_transform`` adds ``array`` (float32, 16 kHz) and ``sampling_rate``
@@ -35,7 +42,7 @@ from tqdm.auto import tqdm
 
 from s2t_edu.data.audio import SAMPLING_RATE, load_audio
 from s2t_edu.data.cache import build_once, cache_root
-from s2t_edu.data.sentences import unique_sentences
+from s2t_edu.data.sentences import ascii_german, to_german, unique_sentences
 from s2t_edu.data.tts import synthesize_many
 from s2t_edu.errors import S2TEduError
 
@@ -158,12 +165,17 @@ def _split_dataset(directory: Path, split: str):
             "id": Value("string"),
             "audio": {"path": Value("string")},
             "text": Value("string"),
+            "text_de": Value("string"),
+            "text_de_ascii": Value("string"),
             "voice": Value("string"),
             "rate": Value("int32"),
             "pitch": Value("int32"),
             "duration": Value("float32"),
         }
     )
+    for row in rows:  # German from the English: no random draws, no change to the audio
+        row["text_de"] = to_german(row["text"])
+        row["text_de_ascii"] = ascii_german(row["text_de"])
     columns = {name: [r[name] for r in rows] for name in features if name != "audio"}
     columns["audio"] = [{"path": r["path"]} for r in rows]
     return Dataset.from_dict(columns, features=features)
