@@ -60,6 +60,7 @@ import s2t_edu
 from s2t_edu import config_changes, encoder_output_lengths, minimum_input_length
 from s2t_edu.decoding.loop import cached_step, encoder_memory, new_cache
 from s2t_edu.pretrained import resolve
+from s2t_edu.teaching.load_report import loading_report
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -412,13 +413,17 @@ def test_plain_warm_start_of_a_whisper_checkpoint_keeps_whispers_decoder_and_fai
 
 
 def test_plain_from_pretrained_of_a_whisper_composite_replaces_the_encoder(tiny_dirs, tmp_path):
-    """04/model.py: "Plain from_pretrained rebuilds the encoder ... a WhisperModel again ...
-    so the pretrained encoder is silently replaced by random weights"."""
+    """04/model.py: "Plain from_pretrained rebuilds the encoder ... a WhisperModel again ... so
+    the pretrained encoder is replaced by random weights without an error: the only sign is a
+    LOAD REPORT among the warnings (every saved encoder tensor UNEXPECTED, its random stand-in
+    MISSING)"."""
     model = s2t_edu.build_model(*tiny_dirs, pretrained=("encoder", "decoder"))
     model.save_pretrained(tmp_path)
-    naive = SpeechEncoderDecoderModel.from_pretrained(tmp_path)
+    naive, report = loading_report(SpeechEncoderDecoderModel.from_pretrained, str(tmp_path))
     assert isinstance(naive.encoder, WhisperModel)
     assert not torch.equal(naive.encoder.encoder.conv1.weight, model.encoder.conv1.weight)
+    assert "encoder.conv1.weight" in report and "| UNEXPECTED" in report
+    assert "encoder.encoder.conv1.weight" in report and "| MISSING" in report
 
 
 def test_whisper_mel_frames_are_10_ms_apart_and_encoder_frames_20_ms():
