@@ -6,7 +6,6 @@ search working. Screenshots of every page land in book/_build/screenshots/ for a
 import functools
 import http.server
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,16 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from chromium import chromium_browser
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "book" / "_build" / "html"
 SCREENSHOTS = ROOT / "book" / "_build" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# As root in a sandbox with no network: no sandbox, and no background connections to refuse.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
 
 def _toc_pages() -> list[str]:
@@ -115,18 +109,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip(
-            "no Chromium found: install Debian's `chromium` (CI does) to run the browser tests"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    yield from chromium_browser()
 
 
 def _open(browser, url):
