@@ -17,7 +17,7 @@ from transformers import SpeechEncoderDecoderModel
 
 from s2t_edu.errors import S2TEduError
 from s2t_edu.frames import encoder_attention_mask as frame_mask_from_samples
-from s2t_edu.inputs import check_speech_inputs
+from s2t_edu.inputs import check_decoder_inputs, check_encoder_inputs
 from s2t_edu.labels import check_labels, shift_tokens_right
 from s2t_edu.loss import seq2seq_loss
 from s2t_edu.projection import projection_needed
@@ -48,15 +48,8 @@ class ForwardTrace:
 
 def encode(model: SpeechEncoderDecoderModel, inputs, attention_mask=None) -> EncoderPass:
     """Run the speech encoder and the projection once; compute the frame-level padding mask."""
+    inputs, attention_mask = check_encoder_inputs(model, inputs, attention_mask)
     encoder_config = model.config.encoder
-    inputs = check_speech_inputs(encoder_config, inputs)
-    if attention_mask is not None and encoder_config.model_type == "whisper":
-        raise S2TEduError(
-            "Whisper's encoder takes no attention_mask: every clip is padded to the full 30 s "
-            "window and the model learned to ignore the silence (transformers' "
-            "SpeechEncoderDecoderModel fails with an AttributeError if you pass one)",
-            "drop attention_mask for Whisper encoders",
-        )
     # The model hands the user's mask to the encoder unchanged (even to group-norm wav2vec2,
     # which was trained without one -- s2t_edu.doctor warns about that case).
     hidden_states = model.encoder(inputs, attention_mask=attention_mask).last_hidden_state
@@ -97,6 +90,8 @@ def forward_step_by_step(
             getattr(model.config, "pad_token_id", None),
             getattr(model.config, "decoder_start_token_id", None),
         )
+    batch = encoded.hidden_states.shape[0]
+    decoder_input_ids = check_decoder_inputs(model, decoder_input_ids, labels, batch)
     decoder_out = model.decoder(
         input_ids=decoder_input_ids,
         encoder_hidden_states=encoded.projected_hidden_states,

@@ -12,6 +12,8 @@ Whisper's encoder reads log-mel frames (100 per second) through two padded convs
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from transformers import PreTrainedConfig
 
@@ -20,22 +22,48 @@ from s2t_edu.errors import S2TEduError
 
 def conv_layers(encoder_config: PreTrainedConfig) -> list[tuple[int, int, int]]:
     """The encoder's length-changing layers as ``(kernel, stride, padding)``, input to output."""
+    check_encoder_config(encoder_config)
     if encoder_config.model_type == "whisper":
         return [(3, 1, 1), (3, 2, 1)]  # WhisperEncoder.conv1, conv2
     if not hasattr(encoder_config, "conv_kernel"):
         raise S2TEduError(
             f"no frame-length rule for encoder type `{encoder_config.model_type}`",
             "use a wav2vec2-family encoder (wav2vec2, hubert, data2vec-audio, wavlm) or Whisper's",
+            seen=type(encoder_config).__name__,
         )
     layers = [
         (k, s, 0)
         for k, s in zip(encoder_config.conv_kernel, encoder_config.conv_stride, strict=True)
     ]
-    if getattr(encoder_config, "add_adapter", False):
+    if has_adapter(encoder_config):
         # Wav2Vec2AdapterLayer: Conv1d(kernel=adapter_kernel_size, stride=adapter_stride, padding=1).
         adapter = (encoder_config.adapter_kernel_size, encoder_config.adapter_stride, 1)
         layers += [adapter] * encoder_config.num_adapter_layers
     return layers
+
+
+def has_adapter(encoder_config: PreTrainedConfig) -> bool:
+    """True when the encoder really stacks an adapter after its transformer layers.
+
+    ``add_adapter=True`` is not enough: any config accepts unknown keywords, so
+    ``HubertConfig(add_adapter=True)`` stores it and HubertModel, which has no adapter, ignores
+    it. Only configs that declare the field (wav2vec2, data2vec-audio, WavLM, ...) build one.
+    """
+    if not getattr(encoder_config, "add_adapter", False):
+        return False
+    if not dataclasses.is_dataclass(encoder_config):  # transformers 5 configs are dataclasses
+        return True
+    return "add_adapter" in {f.name for f in dataclasses.fields(encoder_config)}
+
+
+def check_encoder_config(encoder_config) -> None:
+    """A transformers config object (``model.config.encoder``), not a model, name or dict."""
+    if not isinstance(encoder_config, PreTrainedConfig):
+        raise S2TEduError(
+            "expected the speech encoder's config (a transformers PreTrainedConfig)",
+            "pass model.config.encoder, or e.g. Wav2Vec2Config() / AutoConfig.from_pretrained(name)",
+            seen=type(encoder_config).__name__,
+        )
 
 
 def encoder_output_lengths(encoder_config: PreTrainedConfig, input_lengths) -> torch.LongTensor:
@@ -49,7 +77,23 @@ def encoder_output_lengths(encoder_config: PreTrainedConfig, input_lengths) -> t
 
 def check_input_lengths(input_lengths) -> torch.LongTensor:
     """Return ``input_lengths`` as a LongTensor, or say how to fix them if one is negative."""
-    lengths = torch.as_tensor(input_lengths, dtype=torch.long)
+    try:
+        lengths = torch.as_tensor(input_lengths)
+    except (TypeError, ValueError, RuntimeError):
+        raise S2TEduError(
+            "input lengths must be whole numbers: a count of samples per clip",
+            "pass an int, a list of ints or a LongTensor, e.g. attention_mask.sum(-1)",
+            seen=repr(input_lengths)[:80],
+        ) from None
+    if lengths.is_floating_point():
+        not_whole = ~torch.isfinite(lengths) | (lengths != lengths.round())
+        if bool(not_whole.any()):
+            raise S2TEduError(
+                "input lengths must be whole numbers of samples (mel frames for Whisper)",
+                "round seconds * 16000 to an int first: int(round(seconds * 16000))",
+                seen=lengths[not_whole][:5].tolist(),
+            )
+    lengths = lengths.long()
     negative = lengths[lengths < 0]
     if negative.numel():
         raise S2TEduError(
@@ -92,11 +136,26 @@ def check_sample_mask(encoder_config: PreTrainedConfig, attention_mask) -> torch
             "pass the mask the feature extractor returned, without squeezing or adding dimensions",
             seen=tuple(attention_mask.shape),
         )
+    if attention_mask.shape[0] == 0:
+        raise S2TEduError(
+            "attention_mask is an empty batch",
+            "pass at least one clip",
+            seen=tuple(attention_mask.shape),
+        )
+    if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise S2TEduError(
+            "attention_mask must hold only 1 (real audio) and 0 (padding)",
+            "pass the mask the feature extractor returned; build one by hand as "
+            "(torch.arange(samples)[None] < lengths[:, None]).long()",
+            seen=attention_mask.unique()[:5].tolist(),
+        )
     ones_then_zeros = attention_mask.long().cummin(dim=-1).values
     if not torch.equal(ones_then_zeros, attention_mask.long()):
+        rows = (ones_then_zeros != attention_mask.long()).any(dim=-1).nonzero().flatten()
         raise S2TEduError(
             "attention_mask must be 1s followed by 0s (padding on the right)",
             "pad audio at the end, as feature extractors do with padding=True",
+            seen=f"rows {rows[:5].tolist()} have a 0 before a 1",
         )
     input_lengths = attention_mask.long().sum(dim=-1)
     too_short = (input_lengths < minimum_input_length(encoder_config)).nonzero().flatten().tolist()

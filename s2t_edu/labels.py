@@ -13,6 +13,8 @@ id before it reaches the embedding table.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from s2t_edu.errors import S2TEduError
@@ -23,7 +25,15 @@ IGNORE_INDEX = -100  # torch.nn.CrossEntropyLoss's default ignore_index
 def check_labels(labels) -> torch.LongTensor:
     """Return ``labels`` as a 2-D LongTensor, or raise an error that says how to fix them."""
     if not isinstance(labels, torch.Tensor):
-        labels = torch.as_tensor(labels)
+        try:
+            labels = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):  # ragged rows, text, None
+            raise S2TEduError(
+                "labels must be a rectangular table of token ids",
+                "tokenize with padding=True and return_tensors='pt', then replace the padding by "
+                "-100 (s2t_edu.pad_to_ignore_index)",
+                seen=repr(labels)[:80],
+            ) from None
     if labels.is_floating_point() or labels.dtype == torch.bool:
         raise S2TEduError(
             "labels must be integer token ids",
@@ -36,9 +46,20 @@ def check_labels(labels) -> torch.LongTensor:
             "for a single sentence use labels[None] (or unsqueeze(0))",
             seen=tuple(labels.shape),
         )
-    if labels.shape[0] == 0:
+    if labels.shape[0] == 0 or labels.shape[1] == 0:
         raise S2TEduError(
-            "labels is an empty batch", "pass at least one sentence", seen=tuple(labels.shape)
+            "labels hold no token (an empty batch, or rows of length 0)",
+            "pass at least one sentence; every target ends with EOS, so it has at least one token",
+            seen=tuple(labels.shape),
+        )
+    negative = labels[(labels < 0) & (labels != IGNORE_INDEX)]
+    if negative.numel():
+        raise S2TEduError(
+            f"labels contain negative ids; the only negative label allowed is {IGNORE_INDEX} "
+            "(ignored by the loss)",
+            f"mark padding with {IGNORE_INDEX} (s2t_edu.pad_to_ignore_index) and take every other "
+            "id from the tokenizer",
+            seen=negative.unique()[:5].tolist(),
         )
     return labels.long()
 
@@ -93,13 +114,23 @@ def set_special_ids(model, tokenizer):
 
 def check_special_token_id(name: str, value) -> int:
     """Special ids are read from the config; None there is the #1 cause of confusing crashes."""
+    source = SPECIAL_TOKEN_SOURCES.get(name, "the id from your decoder's tokenizer")
     if value is None:
-        source = SPECIAL_TOKEN_SOURCES.get(name, "the id from your decoder's tokenizer")
         raise S2TEduError(
             f"{name} is not set",
             f"call {SPECIAL_ID_FIX} before training or generating (it uses {source})",
         )
-    return int(value)
+    try:
+        token_id = operator.index(value)  # ints, numpy ints, one-element integer tensors
+    except TypeError:
+        token_id = None
+    if isinstance(value, bool) or token_id is None or token_id < 0:
+        raise S2TEduError(
+            f"{name} must be one token id: an int >= 0",
+            f"use {SPECIAL_ID_FIX} (it uses {source})",
+            seen=repr(value),
+        )
+    return token_id
 
 
 def shift_tokens_right(labels, pad_token_id: int, decoder_start_token_id: int) -> torch.LongTensor:
@@ -121,5 +152,23 @@ def pad_to_ignore_index(token_ids, attention_mask) -> torch.LongTensor:
     Use the attention mask, not ``== pad_token_id``: for GPT-2-style tokenizers pad and EOS are
     the same id, and the EOS we want the model to learn must stay.
     """
-    token_ids = torch.as_tensor(token_ids)
-    return token_ids.masked_fill(torch.as_tensor(attention_mask) == 0, IGNORE_INDEX).long()
+    token_ids, attention_mask = check_padded_tokens(token_ids, attention_mask)
+    return token_ids.masked_fill(attention_mask == 0, IGNORE_INDEX).long()
+
+
+def check_padded_tokens(token_ids, attention_mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokenizer output as two tensors of one shape: integer ids and a 0/1 mask."""
+    token_ids, attention_mask = torch.as_tensor(token_ids), torch.as_tensor(attention_mask)
+    if token_ids.is_floating_point() or token_ids.dtype == torch.bool:
+        raise S2TEduError(
+            "token_ids must be integer token ids",
+            "pass tokenizer(texts, padding=True, return_tensors='pt').input_ids",
+            seen=token_ids.dtype,
+        )
+    if token_ids.shape != attention_mask.shape:
+        raise S2TEduError(
+            "token_ids and attention_mask must have the same shape (batch, length)",
+            "pass input_ids and attention_mask from the same tokenizer call",
+            seen=f"token_ids {tuple(token_ids.shape)}, attention_mask {tuple(attention_mask.shape)}",
+        )
+    return token_ids, attention_mask

@@ -34,6 +34,15 @@ def seq2seq_loss(logits: torch.Tensor, labels, label_smoothing: float = 0.0) -> 
 
 def check_loss_inputs(logits: torch.Tensor, labels, label_smoothing: float) -> torch.LongTensor:
     """Return ``labels`` as a LongTensor on the logits' device, or say how to fix the inputs."""
+    is_scores = isinstance(logits, torch.Tensor) and logits.is_floating_point()
+    if not is_scores or logits.dim() != 3:
+        # A classic slip: passing the predicted ids (argmax) instead of the scores.
+        raise S2TEduError(
+            "logits must be a float tensor (batch, length, vocab): one score per vocabulary entry",
+            "pass the decoder's output .logits, not the argmax ids or probabilities of one step",
+            seen=f"{type(logits).__name__} {getattr(logits, 'dtype', '')} "
+            f"{tuple(getattr(logits, 'shape', ()))}",
+        )
     labels = check_labels(labels).to(logits.device)
     if logits.shape[:2] != labels.shape:
         raise S2TEduError(
@@ -50,6 +59,7 @@ def check_loss_inputs(logits: torch.Tensor, labels, label_smoothing: float) -> t
         raise S2TEduError(
             "every label is -100, so there is no token to learn from (the loss would be NaN)",
             "check the collator: only padding positions should be replaced by -100",
+            seen=f"labels of shape {tuple(labels.shape)}",
         )
     bad = labels[counted & ((labels < 0) | (labels >= vocab_size))]
     if bad.numel():
