@@ -21,6 +21,7 @@ operation (the same -1e9 masks, the same top-k calls), so ties break the same wa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -105,8 +106,17 @@ class BeamSearchOutput:
     trace: list[BeamStep] | None = None
 
 
-def check_beam_settings(num_beams, num_return_sequences, early_stopping) -> None:
+def check_beam_settings(
+    num_beams, num_return_sequences, early_stopping, length_penalty: float = 1.0
+) -> None:
     """Reject settings generate would reject (or silently misuse), with the fix."""
+    is_number = isinstance(length_penalty, int | float) and not isinstance(length_penalty, bool)
+    if not (is_number and math.isfinite(length_penalty)):
+        raise S2TEduError(
+            "length_penalty must be a finite number (the exponent of the length in the score)",
+            "use 1.0 (generate's default), > 1 to favour longer, < 1 to favour shorter sequences",
+            seen=length_penalty,
+        )
     if not (isinstance(num_beams, int) and num_beams >= 1):
         raise S2TEduError(
             "num_beams must be an int >= 1", "use num_beams=4 (1 = greedy)", seen=num_beams
@@ -150,7 +160,7 @@ def beam_search(
 
     ``num_beams=1`` is greedy search, in generate too: then ``sequences_scores`` is None, as there.
     """
-    check_beam_settings(num_beams, num_return_sequences, early_stopping)
+    check_beam_settings(num_beams, num_return_sequences, early_stopping, length_penalty)
     ids = special_ids(model)
     max_new_tokens = check_max_new_tokens(max_new_tokens)
     if num_beams == 1:

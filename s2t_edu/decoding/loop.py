@@ -35,7 +35,8 @@ from transformers.masking_utils import create_bidirectional_mask
 from s2t_edu.decoding.processors import Processor, apply_all
 from s2t_edu.errors import S2TEduError
 from s2t_edu.forward import encode
-from s2t_edu.labels import SPECIAL_ID_FIX
+from s2t_edu.inputs import check_model
+from s2t_edu.labels import SPECIAL_ID_FIX, check_special_token_id
 
 
 @dataclass
@@ -74,11 +75,34 @@ def _read_id(model, name: str, fallback: str | None = None):
 
 def special_ids(model) -> SpecialIds:
     """Start, pad and EOS ids, read as generate reads them (start falls back to bos, as there)."""
+    check_model(model)
     start = _read_id(model, "decoder_start_token_id", fallback="bos_token_id")
     eos = _read_id(model, "eos_token_id")
     pad = _read_id(model, "pad_token_id")
-    eos = torch.as_tensor(eos, dtype=torch.long).reshape(-1)
-    return SpecialIds(start=int(start), pad=int(pad), eos=eos)
+    return check_special_ids(model, start, pad, eos)
+
+
+def check_special_ids(model, start, pad, eos) -> SpecialIds:
+    """The ids as ``SpecialIds``, each a token the decoder's embedding has (checked once per call)."""
+    if isinstance(eos, torch.Tensor):
+        eos = eos.reshape(-1).tolist()
+    eos = list(eos) if isinstance(eos, list | tuple) else [eos]
+    ids = SpecialIds(
+        start=check_special_token_id("decoder_start_token_id", start),
+        pad=check_special_token_id("pad_token_id", pad),
+        eos=torch.tensor(
+            [check_special_token_id("eos_token_id", e) for e in eos or [None]], dtype=torch.long
+        ),
+    )
+    vocab_size = model.decoder.get_input_embeddings().num_embeddings
+    if max(ids.start, ids.pad, int(ids.eos.max())) >= vocab_size:
+        raise S2TEduError(
+            f"a special id lies outside the decoder vocabulary [0, {vocab_size})",
+            f"take them from the decoder's own tokenizer: {SPECIAL_ID_FIX}",
+            seen=f"decoder_start_token_id={ids.start}, pad_token_id={ids.pad}, "
+            f"eos_token_id={ids.eos.tolist()}",
+        )
+    return ids
 
 
 def check_max_new_tokens(max_new_tokens) -> int:

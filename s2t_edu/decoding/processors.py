@@ -14,6 +14,8 @@ Two families, applied in this order (``GenerationMixin._get_logits_processor``):
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from functools import partial
 
@@ -30,11 +32,13 @@ PROCESSOR_NAMES = ("repetition_penalty", "no_repeat_ngram_size", "min_new_tokens
 
 def temperature(scores: torch.Tensor, temperature: float) -> torch.Tensor:
     """Divide by T: T < 1 sharpens the distribution, T > 1 flattens it."""
+    check_number("temperature", temperature, minimum=0, strict=True, fix="use e.g. 0.7")
     return scores / temperature
 
 
 def top_k(scores: torch.Tensor, k: int, min_tokens_to_keep: int = 1) -> torch.Tensor:
     """Keep the k best tokens (ties with the k-th included), set the rest to -inf."""
+    check_number("k", k, minimum=1, integer=True, fix="use e.g. k=50 (sample(top_k=0) is off)")
     k = min(max(k, min_tokens_to_keep), scores.shape[-1])
     kth_best = torch.topk(scores, k).values[..., -1:]
     return scores.masked_fill(scores < kth_best, -float("inf"))
@@ -42,6 +46,8 @@ def top_k(scores: torch.Tensor, k: int, min_tokens_to_keep: int = 1) -> torch.Te
 
 def top_p(scores: torch.Tensor, p: float, min_tokens_to_keep: int = 1) -> torch.Tensor:
     """Nucleus filtering: keep the smallest set of best tokens whose probability reaches p."""
+    check_number("p", p, minimum=0, maximum=1, fix="use e.g. p=0.9 (1.0 keeps everything)")
+    check_scores(scores)
     # Sorted ascending, a token is dropped when all tokens at or below it hold at most 1 - p of the
     # mass -- the same comparison TopPLogitsWarper makes, so ties at the boundary fall the same way.
     sorted_scores, order = torch.sort(scores, descending=False)
@@ -58,6 +64,8 @@ def repetition_penalty(tokens: torch.Tensor, scores: torch.Tensor, penalty: floa
     Dividing a positive score and multiplying a negative one both move it down for penalty > 1.
     The decoder start token counts as "already seen", as in generate.
     """
+    check_number("penalty", penalty, minimum=0, strict=True, fix="use e.g. 1.2 (1.0 = off)")
+    check_tokens_and_scores(tokens, scores)
     seen = scores.gather(1, tokens)
     penalised = torch.where(seen < 0, seen * penalty, seen / penalty)
     return scores.scatter(1, tokens, penalised)
@@ -65,6 +73,8 @@ def repetition_penalty(tokens: torch.Tensor, scores: torch.Tensor, penalty: floa
 
 def no_repeat_ngram(tokens: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
     """Ban any token that would complete an n-gram already present in the sequence."""
+    check_number("n", n, minimum=1, integer=True, fix="use e.g. n=3")
+    check_tokens_and_scores(tokens, scores)
     length = tokens.shape[-1]
     if length < n:
         return scores
@@ -88,10 +98,73 @@ def min_new_tokens(
     prompt_length: int = 1,
 ) -> torch.Tensor:
     """Forbid EOS until ``minimum`` new tokens (after the start token) have been generated."""
+    check_number("minimum", minimum, minimum=0, integer=True, fix="use e.g. minimum=3")
+    check_eos_ids(eos_ids)
     if tokens.shape[-1] - prompt_length >= minimum:
         return scores
     is_eos = torch.isin(torch.arange(scores.shape[-1], device=scores.device), eos_ids)
     return scores.masked_fill(is_eos, -float("inf"))
+
+
+def check_number(
+    name: str, value, *, minimum, maximum=math.inf, integer=False, strict=False, fix: str
+) -> None:
+    """A processor's setting: a real number (an int if ``integer``) inside its range."""
+    kind = numbers.Integral if integer else numbers.Real
+    is_kind = isinstance(value, kind) and not isinstance(value, bool)
+    in_range = is_kind and (value > minimum if strict else value >= minimum) and value <= maximum
+    if not in_range:  # NaN fails every comparison, so it lands here too
+        bounds = f"{'>' if strict else '>='} {minimum}" + (
+            f" and <= {maximum}" if maximum < math.inf else ""
+        )
+        raise S2TEduError(
+            f"{name} must be {'an int' if integer else 'a number'} {bounds}", fix, seen=value
+        )
+
+
+def check_scores(scores) -> None:
+    """Next-token scores: a float tensor (rows, vocab)."""
+    if not (isinstance(scores, torch.Tensor) and scores.is_floating_point() and scores.dim() == 2):
+        raise S2TEduError(
+            "scores must be a float tensor (rows, vocab): one row of next-token logits per sequence",
+            "pass the logits of the last position, e.g. logits[:, -1]; for one sequence scores[None]",
+            seen=f"{type(scores).__name__} {getattr(scores, 'dtype', '')} "
+            f"{tuple(getattr(scores, 'shape', ()))}",
+        )
+
+
+def check_tokens_and_scores(tokens, scores) -> None:
+    """Token ids (rows, length) inside the vocabulary, and their next-token scores (rows, vocab).
+
+    One cheap reduction over the ids (a few microseconds, against a millisecond per decoder step).
+    """
+    check_scores(scores)
+    is_ids = isinstance(tokens, torch.Tensor) and not tokens.is_floating_point()
+    if not is_ids or tokens.dim() != 2 or tokens.shape[0] != scores.shape[0]:
+        raise S2TEduError(
+            "tokens must be integer ids (rows, length), one row per row of scores",
+            "pass the sequences decoded so far, as a LongTensor with one row per sequence",
+            seen=f"tokens {getattr(tokens, 'dtype', type(tokens).__name__)} "
+            f"{tuple(getattr(tokens, 'shape', ()))}, scores {tuple(scores.shape)}",
+        )
+    if tokens.numel():
+        low, high = (int(v) for v in torch.aminmax(tokens))
+        if low < 0 or high >= scores.shape[-1]:
+            raise S2TEduError(
+                f"tokens contain ids outside the vocabulary [0, {scores.shape[-1]}) of the scores",
+                "pass token ids of the same decoder whose scores these are",
+                seen=(low, high),
+            )
+
+
+def check_eos_ids(eos_ids) -> None:
+    """EOS ids as a 1-D integer tensor (generate accepts several)."""
+    if not (isinstance(eos_ids, torch.Tensor) and not eos_ids.is_floating_point()):
+        raise S2TEduError(
+            "eos_ids must be an integer tensor of EOS ids",
+            "wrap the id: torch.tensor([eos_token_id])",
+            seen=type(eos_ids).__name__,
+        )
 
 
 def apply_all(
