@@ -30,6 +30,7 @@ def speech_input_name(encoder_config: PreTrainedConfig) -> str:
         raise S2TEduError(
             f"transformers has no base model for encoder config {type(encoder_config).__name__}",
             "use a speech encoder config such as Wav2Vec2Config, HubertConfig or WhisperConfig",
+            seen=type(encoder_config).__name__,
         ) from None
     name = model_class.main_input_name
     if name not in SPEECH_INPUT_NAMES:
@@ -82,9 +83,21 @@ def compose_config(
 
 def config_changes(before: PreTrainedConfig, after: PreTrainedConfig) -> dict[str, tuple]:
     """``{key: (before, after)}`` for every setting that composition changed (for diff tables)."""
+    check_configs(before, after)
     old, new = before.to_dict(), after.to_dict()
     return {
         key: (old.get(key), new.get(key))
         for key in sorted(set(old) | set(new))
         if old.get(key) != new.get(key) and not key.startswith("_")
     }
+
+
+def check_configs(*configs) -> None:
+    """Every argument a transformers config object (``.to_dict()`` is what gets compared)."""
+    for config in configs:
+        if not isinstance(config, PreTrainedConfig):
+            raise S2TEduError(
+                "expected transformers config objects",
+                "pass configs, e.g. config_changes(decoder_config, model.config.decoder)",
+                seen=type(config).__name__,
+            )

@@ -85,6 +85,7 @@ def _cost_table(reference: Sequence[str], hypothesis: Sequence[str]) -> list[lis
     cheap alignments in favour of more matched tokens, so "sat on the mat" → "sat big on
     mat" aligns as insert "big", keep "on", delete "the" instead of three substitutions.
     """
+    check_token_sequences(reference, hypothesis)
     t = [[(0, 0)] * (len(hypothesis) + 1) for _ in range(len(reference) + 1)]
     for i in range(len(reference) + 1):
         t[i][0] = (i, 0)  # delete all i reference tokens
@@ -98,6 +99,17 @@ def _cost_table(reference: Sequence[str], hypothesis: Sequence[str]) -> list[lis
             insertion = (t[i][j - 1][0] + 1, t[i][j - 1][1])
             t[i][j] = min(diagonal, deletion, insertion)
     return t
+
+
+def check_token_sequences(reference, hypothesis) -> None:
+    """Both sides are sequences of tokens (a list of words, or a string of characters)."""
+    for name, tokens in (("reference", reference), ("hypothesis", hypothesis)):
+        if not (hasattr(tokens, "__len__") and hasattr(tokens, "__getitem__")):
+            raise S2TEduError(
+                f"the {name} must be a sequence of tokens",
+                "split the text first: words(text) for WER, characters(text) for CER",
+                seen=type(tokens).__name__,
+            )
 
 
 def edit_distance_table(reference: Sequence[str], hypothesis: Sequence[str]) -> list[list[int]]:
@@ -170,7 +182,14 @@ def characters(text: str) -> list[str]:
 
 
 def _as_list(texts: str | Sequence[str], name: str) -> list[str]:
-    texts = [texts] if isinstance(texts, str) else list(texts)
+    try:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+    except TypeError:  # None, a number: nothing to iterate over
+        raise S2TEduError(
+            f"{name} must be a string or a list of strings",
+            "decode token ids to text first: tokenizer.batch_decode(ids, skip_special_tokens=True)",
+            type(texts).__name__,
+        ) from None
     if not all(isinstance(t, str) for t in texts):
         raise S2TEduError(f"{name} must be strings", "decode token ids to text first", texts[:3])
     return texts

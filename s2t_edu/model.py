@@ -21,9 +21,11 @@ Two traps are handled here once:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from transformers import (
     AutoConfig,
@@ -43,6 +45,22 @@ from s2t_edu.pretrained.zoo import resolve
 PARTS = ("encoder", "decoder")  # what ``pretrained=`` may name
 
 
+@contextlib.contextmanager
+def explained_load_errors(name):
+    """Turn a failed load (missing file, offline hub, damaged JSON or weights) into one clear error."""
+    try:
+        yield
+    except (OSError, SafetensorError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise S2TEduError(
+            f"cannot load the checkpoint ({type(error).__name__}: {first_line[:200]})",
+            "pass a zoo name (s2t_edu.pretrained.catalog()) or a directory written by "
+            "save_pretrained, complete and undamaged (config.json, model.safetensors); hub ids "
+            "need the network",
+            seen=repr(str(name)),
+        ) from error
+
+
 def speech_encoder_from_config(encoder_config):
     """A randomly initialised encoder-only model for this speech encoder config."""
     if encoder_config.model_type == "whisper":
@@ -59,7 +77,8 @@ def speech_encoder_from_pretrained(name: str):
     decoder_inputs_embeds``) because a WhisperModel needs decoder inputs of its own. So the
     checkpoint is loaded in full and only its encoder part (``get_encoder()``) is kept.
     """
-    model = AutoModel.from_pretrained(resolve(name))
+    with explained_load_errors(name):
+        model = AutoModel.from_pretrained(resolve(name))
     return model.get_encoder() if model.config.is_encoder_decoder else model
 
 
@@ -84,11 +103,10 @@ def check_pretrained_parts(encoder, decoder, pretrained) -> tuple[str, ...]:
 
 
 def _config_of(source) -> PreTrainedConfig:
-    return (
-        source
-        if isinstance(source, PreTrainedConfig)
-        else AutoConfig.from_pretrained(resolve(source))
-    )
+    if isinstance(source, PreTrainedConfig):
+        return source
+    with explained_load_errors(source):
+        return AutoConfig.from_pretrained(resolve(source))
 
 
 def build_model(
@@ -108,9 +126,10 @@ def build_model(
     else:
         speech = speech_encoder_from_config(_config_of(encoder))
     if "decoder" in pretrained:
-        model = SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
-            None, resolve(decoder), encoder_model=speech
-        )
+        with explained_load_errors(decoder):
+            model = SpeechEncoderDecoderModel.from_encoder_decoder_pretrained(
+                None, resolve(decoder), encoder_model=speech
+            )
     else:
         config = compose_config(speech.config, _config_of(decoder))
         text = AutoModelForCausalLM.from_config(config.decoder)
@@ -138,11 +157,13 @@ def load_speech_encoder_decoder(path: str | Path) -> SpeechEncoderDecoderModel:
     saved tensor must find its place (a mismatch raises instead of warning).
     """
     path = Path(resolve(str(path)))
-    config = SpeechEncoderDecoderConfig.from_pretrained(path)
+    with explained_load_errors(path):
+        config = SpeechEncoderDecoderConfig.from_pretrained(path)
     encoder = speech_encoder_from_config(config.encoder)  # encoder-only, Whisper included
     decoder = AutoModelForCausalLM.from_config(config.decoder)
     model = SpeechEncoderDecoderModel(config=config, encoder=encoder, decoder=decoder)
-    state = load_file(path / "model.safetensors")
+    with explained_load_errors(path):
+        state = load_file(path / "model.safetensors")
     missing, unexpected = model.load_state_dict(state, strict=False)
     model.tie_weights()
     untied = set(missing) - _tied_to_loaded(model, missing, set(state))

@@ -20,8 +20,19 @@ def encoder_output_size(encoder_config) -> int:
     return getattr(encoder_config, "output_hidden_size", None) or encoder_config.hidden_size
 
 
+def check_composed_config(config) -> None:
+    """The composed config (``model.config``), which holds both parts' widths."""
+    if not isinstance(config, SpeechEncoderDecoderConfig):
+        raise S2TEduError(
+            "expected the composed SpeechEncoderDecoderConfig, which knows both widths",
+            "pass model.config, or s2t_edu.compose_config(encoder_config, decoder_config)",
+            seen=type(config).__name__,
+        )
+
+
 def projection_needed(config: SpeechEncoderDecoderConfig) -> bool:
     """True when transformers adds ``enc_to_dec_proj`` to a model with this config."""
+    check_composed_config(config)
     encoder_width = encoder_output_size(config.encoder)
     cross_width = getattr(config.decoder, "cross_attention_hidden_size", None)
     if cross_width is not None and cross_width != config.encoder.hidden_size:

@@ -12,6 +12,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from s2t_edu.errors import S2TEduError
+
 
 class SourceView:
     """Source code that renders highlighted in Jupyter and as plain text elsewhere."""
@@ -31,8 +33,21 @@ class SourceView:
 
 def show(obj) -> SourceView:
     """Display the source of a function, class or module from s2t_edu (or anything with source)."""
+    source = check_has_source(obj)
     module = inspect.getmodule(obj)
     title = (
         f"{module.__name__}.{getattr(obj, '__qualname__', '')}".rstrip(".") if module else repr(obj)
     )
-    return SourceView(inspect.getsource(obj).rstrip(), title)
+    return SourceView(source.rstrip(), title)
+
+
+def check_has_source(obj) -> str:
+    """The Python source of ``obj``; values, builtins and code typed into a prompt have none."""
+    try:
+        return inspect.getsource(obj)
+    except (TypeError, OSError) as error:
+        raise S2TEduError(
+            f"show() needs a function, class or module written in Python ({error})",
+            "pass the function itself, e.g. show(s2t_edu.shift_tokens_right), not its result",
+            seen=type(obj).__name__,
+        ) from None

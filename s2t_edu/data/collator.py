@@ -44,6 +44,7 @@ class SpeechSeq2SeqCollator:
     text_column: str = "text"
 
     def __post_init__(self):
+        check_processors(self.feature_extractor, self.tokenizer)
         if self.decoder_start_token_id is None or self.eos_token_id is None:
             ids = special_token_ids(self.tokenizer)  # the rule set_special_ids uses too
             if self.decoder_start_token_id is None:
@@ -54,6 +55,7 @@ class SpeechSeq2SeqCollator:
             self.return_attention_mask = bool(self.feature_extractor.return_attention_mask)
 
     def __call__(self, rows: list[dict]) -> dict:
+        check_rows(rows, (self.audio_column, self.text_column))
         batch = self.audio_batch([row[self.audio_column] for row in rows])
         batch["labels"] = self.label_batch([row[self.text_column] for row in rows])
         return batch
@@ -85,6 +87,7 @@ class SpeechSeq2SeqCollator:
 
     def label_ids(self, text: str) -> list[int]:
         """Token ids the decoder must predict for ``text``: no start token, EOS last."""
+        check_text(text, self.text_column)
         ids = list(self.tokenizer(text).input_ids)
         _check_no_unknown(self.tokenizer, text, ids)
         if ids and ids[0] == self.decoder_start_token_id:
@@ -100,6 +103,50 @@ class SpeechSeq2SeqCollator:
         for row, ids in enumerate(sequences):
             labels[row, : len(ids)] = torch.tensor(ids)
         return labels
+
+
+def check_processors(feature_extractor, tokenizer) -> None:
+    """A speech feature extractor and a text tokenizer, in that order."""
+    for role, thing, needs, example in (
+        ("feature_extractor", feature_extractor, ("sampling_rate", "pad"), "AutoFeatureExtractor"),
+        ("tokenizer", tokenizer, ("convert_tokens_to_ids", "__call__"), "AutoTokenizer"),
+    ):
+        if not all(hasattr(thing, name) for name in needs):
+            raise S2TEduError(
+                f"the {role} is not a {role.replace('_', ' ')}",
+                "pass SpeechSeq2SeqCollator(feature_extractor, tokenizer) in that order, e.g. "
+                f"{example}.from_pretrained(resolve(name))",
+                type(thing).__name__,
+            )
+
+
+def check_rows(rows, columns: tuple[str, ...]) -> None:
+    """A non-empty list of dict rows, each holding every column the collator reads."""
+    if not isinstance(rows, list | tuple) or not rows:
+        raise S2TEduError(
+            "the collator takes a non-empty list of rows (dicts), as a DataLoader passes them",
+            "call collator([dataset[0], dataset[1]]), not collator(dataset[0])",
+            type(rows).__name__ if not isinstance(rows, list | tuple) else "[]",
+        )
+    for index, row in enumerate(rows):
+        missing = [c for c in columns if not isinstance(row, dict) or c not in row]
+        if missing:
+            have = sorted(row) if isinstance(row, dict) else type(row).__name__
+            raise S2TEduError(
+                f"row {index} has no {missing} column",
+                "rename the dataset's columns, or pass audio_column= / text_column= to the collator",
+                f"columns {have}",
+            )
+
+
+def check_text(text, column: str) -> None:
+    """A transcript is one string."""
+    if not isinstance(text, str):
+        raise S2TEduError(
+            f"the {column!r} column must hold strings (the transcripts)",
+            "drop rows without a transcript, or convert them with str()",
+            repr(text)[:80],
+        )
 
 
 def _audio_array(audio, rate: int) -> np.ndarray:
