@@ -2,9 +2,11 @@
 
 There is no model hub in the course's sandbox, so ``from_pretrained("org/name")`` fails. Two
 pip packages carry real pretrained weights instead, this repository carries one small speech
-encoder it trained itself, and :func:`resolve` turns a zoo name into a local directory that
-every ``from_pretrained`` accepts; names it does not know that look
-like hub ids pass through unchanged, so the same notebook code works online too::
+encoder it trained itself and two ``SpeechEncoderDecoderModel`` composites fine-tuned from it
+(speech recognition and English -> German speech translation, see ``finetuned.py``), and
+:func:`resolve` turns a zoo name into a local directory that every ``from_pretrained``
+accepts; names it does not know that look like hub ids pass through unchanged, so the same
+notebook code works online too::
 
     from transformers import AutoModel
     AutoModel.from_pretrained(resolve("minilm-l6"))      # offline, from the zoo
@@ -28,6 +30,7 @@ from pathlib import Path
 from s2t_edu.data.cache import build_once, cache_root
 from s2t_edu.errors import S2TEduError
 from s2t_edu.pretrained.ct2_whisper import convert_whisper
+from s2t_edu.pretrained.finetuned import RECIPES, assemble
 
 
 def _minilm_dir() -> Path:
@@ -127,6 +130,30 @@ ZOO: dict[str, ZooEntry] = {
             disk_mb=15,
             locate=_w2v2_synth_ctc_dir,
         ),
+        ZooEntry(
+            name="w2v2-minilm-synth",
+            what="SpeechEncoderDecoderModel for speech recognition: w2v2-synth-ctc encoder + "
+            "MiniLM decoder fine-tuned end to end on raw audio of the course corpus; "
+            "Wav2Vec2Processor; assembled into the cache on first use",
+            stands_in_for="a fine-tuned wav2vec2 + BERT SpeechEncoderDecoderModel from the hub",
+            source_package=f"this repository ({RECIPES['w2v2-minilm-synth'].command})",
+            licence="Apache-2.0",
+            params=30_165_354,
+            disk_mb=121,
+            locate=lambda: assemble("w2v2-minilm-synth"),
+        ),
+        ZooEntry(
+            name="w2v2-minilm-en-de-synth",
+            what="SpeechEncoderDecoderModel for speech translation (English speech -> German "
+            "text without umlauts): the same parts, trained on the corpus's text_de_ascii; "
+            "Wav2Vec2Processor; assembled into the cache on first use",
+            stands_in_for="facebook/wav2vec2-xls-r-300m-en-to-15 (the transformers page's example)",
+            source_package=f"this repository ({RECIPES['w2v2-minilm-en-de-synth'].command})",
+            licence="Apache-2.0",
+            params=30_165_354,
+            disk_mb=121,
+            locate=lambda: assemble("w2v2-minilm-en-de-synth"),
+        ),
     )
 }
 
@@ -163,7 +190,7 @@ def resolve(name: str) -> str:
     """A local directory for a zoo name; an existing directory or a hub id is returned unchanged.
 
     Zoo checkpoints are built on first use (Whisper: converted once, ~6 s, into the s2t_edu
-    cache). Raises :class:`~s2t_edu.errors.S2TEduError` for anything else, listing the zoo names.
+    cache; the fine-tuned composites: assembled once from their trained tensors, seconds). Raises :class:`~s2t_edu.errors.S2TEduError` for anything else, listing the zoo names.
     """
     if isinstance(name, Path):
         name = str(name)
