@@ -9,10 +9,15 @@ Corpora and converted checkpoints are expensive to make, so they are built once 
    finds the finished directory instead of building it again over the first one.
 3. Write ``MANIFEST.json`` (size + SHA-256 of every file) last; a directory whose files do
    not match their manifest is damaged and gets rebuilt.
+
+A full disk is one more way a build can stop halfway: the half-built folder is removed and the
+error says how much space the build needs (or had used when the disk filled) and how much is
+free (:func:`disk_full_error`). The training checkpoints use the same helpers.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -23,7 +28,21 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
+from s2t_edu.errors import S2TEduError
+
 MANIFEST = "MANIFEST.json"
+# How a full disk shows itself: OSError errno, or the text of errors from writers that do not
+# pass the errno on (torch.save: "[enforce fail at inline_container.cc:...] . unexpected pos
+# ..."; numpy's tofile: "50000 requested and 25072 written"; safetensors: "IoError(Os { code:
+# 28, kind: StorageFull, ... })").
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_TEXTS = (
+    "No space left on device",
+    "StorageFull",
+    "unexpected pos",
+    "file write failed",
+    "requested and",
+)
 
 
 def cache_root() -> Path:
@@ -84,10 +103,76 @@ def _exclusive_lock(target: Path):
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def build_once(target: Path, build: Callable[[Path], None]) -> Path:
+def format_bytes(size: float) -> str:
+    """``1536000`` -> ``"1.5 MB"`` (decimal units, as ``df -H`` prints them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes this user may still write on the filesystem holding ``directory`` (or its parent)."""
+    path = Path(directory).absolute()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def folder_bytes(directory: Path) -> int:
+    """Total size of the files under ``directory`` (0 if it is gone)."""
+    return sum(p.stat().st_size for p in Path(directory).rglob("*") if p.is_file())
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True when ``error`` says the disk (or the user's quota) is full."""
+    if isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS:
+        return True
+    from_a_writer = isinstance(error, OSError | RuntimeError)
+    from_a_writer |= type(error).__name__ == "SafetensorError"
+    return from_a_writer and any(text in str(error) for text in DISK_FULL_TEXTS)
+
+
+def disk_full_error(what: str, directory: Path, needed: int | None, fix: str, written: int = 0):
+    """The :class:`S2TEduError` for a full disk: what needed room, how much, how much is free.
+
+    ``needed`` is the size worked out beforehand; when it is unknown, ``written`` (what was on
+    disk when it filled up) is a lower bound.
+    """
+    free = free_bytes(directory)
+    if needed is not None:
+        size = f"it needs about {format_bytes(needed)}"
+    else:
+        size = f"it needs more than the {format_bytes(written)} written before the disk filled"
+    return S2TEduError(
+        f"No space left on device for {what}: {size}, and {format_bytes(free)} is free there",
+        fix,
+        str(directory),
+    )
+
+
+def check_free_space(what: str, directory: Path, needed: int, fix: str) -> None:
+    """Stop before writing anything when ``needed`` bytes will not fit (a build can take minutes
+    before its first write: better to say so at once)."""
+    if free_bytes(directory) < needed:
+        raise disk_full_error(what, directory, needed, fix)
+
+
+CACHE_FIX = (
+    "free disk space, or set S2T_EDU_CACHE to a folder on a disk with room, then run the same "
+    "command again"
+)
+
+
+def build_once(
+    target: Path, build: Callable[[Path], None], needed_bytes: int | None = None
+) -> Path:
     """Return ``target``, first building it with ``build(tmp_dir)`` if it is missing or damaged.
 
     ``build`` writes files into the empty directory it is given; it never sees ``target``.
+    ``needed_bytes`` (the build's size, if known) is checked against the free space first. A
+    full disk during the build removes the half-built folder and raises :class:`S2TEduError`.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,13 +187,21 @@ def build_once(target: Path, build: Callable[[Path], None]) -> Path:
         # killed process (SIGKILL skips the cleanup below): reclaim its space.
         for orphan in target.parent.glob(f".{target.name}.building-*"):
             shutil.rmtree(orphan, ignore_errors=True)
+        what = f"the cache folder {target.name}"
+        if needed_bytes is not None:
+            check_free_space(what, target.parent, needed_bytes, CACHE_FIX)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
         try:
             build(tmp)
             write_manifest(tmp)
             tmp.chmod(0o755)  # mkdtemp makes it owner-only; a finished cache is readable by all
             os.replace(tmp, target)
-        except BaseException:  # Ctrl-C included: leave no half-built directory behind
+        except BaseException as error:  # Ctrl-C included: leave no half-built directory behind
+            written = folder_bytes(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(error):
+                raise disk_full_error(
+                    what, target.parent, needed_bytes, CACHE_FIX, written
+                ) from error
             raise
     return target

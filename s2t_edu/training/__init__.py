@@ -3,6 +3,7 @@
 loop.py           training_loop (every run of the course), train (the notebooks' call),
                   train_step, evaluate, compute_loss
 finetune.py       python -m s2t_edu.finetune: checkpoints, resume, progress bar, curves
+distributed.py    several processes (accelerate launch): the rules that make N train as one
 encoder_cache.py  a frozen encoder's outputs, computed once per clip
 """
 

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from s2t_edu.data.audio import SAMPLING_RATE
-from s2t_edu.data.cache import build_once, cache_root
+from s2t_edu.data.cache import CACHE_FIX, build_once, cache_root, check_free_space
 from s2t_edu.data.corpus import load_corpus
 from s2t_edu.errors import S2TEduError
 
@@ -80,11 +80,24 @@ def encode_clips(
     return np.concatenate(out)
 
 
-def _build(directory: Path, encoder, feature_extractor, corpus, max_clips: int | None) -> None:
-    for split in corpus:
-        rows = corpus[split]
-        if max_clips is not None:
-            rows = rows.select(range(min(max_clips, len(rows))))
+def stored_bytes(encoder, clips: int) -> int:
+    """Bytes the cached frames of ``clips`` clips take: (frames, width) float32 each, plus a
+    generous 512 bytes of JSON (id, text, duration) per clip."""
+    frames, width = encoder.config.max_source_positions, encoder.config.d_model
+    return clips * (frames * width * 4 + 512)
+
+
+def _build(
+    directory: Path, encoder, feature_extractor, corpus_size, corpus_seed, max_clips
+) -> None:
+    # The corpus is loaded here, by the one process that builds: the others only read frames.
+    corpus = load_corpus(corpus_size, corpus_seed)
+    if max_clips is not None:
+        corpus = {s: d.select(range(min(max_clips, len(d)))) for s, d in corpus.items()}
+    needed = stored_bytes(encoder, sum(len(rows) for rows in corpus.values()))
+    # Encoding takes ~30 ms a clip: better to stop now than after minutes of work.
+    check_free_space(f"the encoder outputs of corpus {corpus_size!r}", directory, needed, CACHE_FIX)
+    for split, rows in corpus.items():
         arrays, meta = [], []
         for row in rows:
             arrays.append(row["audio"]["array"])
@@ -106,7 +119,8 @@ def cached_encoder_outputs(
     ``feature_extractor`` must match the encoder's window (``WhisperFeatureExtractor(chunk_length=
     seconds)`` after :func:`s2t_edu.pretrained.whisper.shorten_whisper_window`). ``max_clips`` keeps the
     first clips of each split (quick demos). Building takes ~30 ms per clip on 2 CPU cores for
-    Whisper tiny with a 5 s window.
+    Whisper tiny with a 5 s window; it first checks the disk has room for the result
+    (:func:`stored_bytes`), and a disk that fills up anyway leaves no half-built folder.
     """
     check_fixed_window(encoder)
     if encoder.config.max_source_positions * 2 != feature_extractor.nb_max_frames:
@@ -120,9 +134,9 @@ def cached_encoder_outputs(
         f"encoder-outputs-v{FEATURES_VERSION}-{corpus_size}-seed{corpus_seed}-{limit}-"
         f"{encoder_fingerprint(encoder)[:16]}"
     )
-    corpus = load_corpus(corpus_size, corpus_seed)
     return build_once(
-        cache_root() / name, lambda tmp: _build(tmp, encoder, feature_extractor, corpus, max_clips)
+        cache_root() / name,
+        lambda tmp: _build(tmp, encoder, feature_extractor, corpus_size, corpus_seed, max_clips),
     )
 
 

@@ -14,8 +14,10 @@ Profiles: on CPU (default) a pretrained encoder is frozen and its outputs cached
 length-grouped batches and data loader workers. ``--end-to-end --group-by-length --precision
 bf16`` ask for the same on CPU (slow, but the GPU profile's code path, which the tests run).
 An encoder that starts random always trains end to end (a frozen random encoder has nothing
-to give). Several GPUs: ``accelerate launch -m s2t_edu.finetune ...`` (same arguments;
-``--batch-size`` is per device).
+to give). Several GPUs or machines: ``accelerate launch -m s2t_edu.finetune ...`` with the
+same arguments: ``--batch-size`` stays the clips of one optimizer step, shared out over the
+processes, so N processes train the model one process would (README, "More than one GPU /
+machine"; ``s2t_edu.training.distributed``).
 
 ``--init`` says which parts start from pretrained weights: ``warm`` (encoder and decoder),
 ``encoder-warm`` (encoder only), ``decoder-warm`` (decoder only) or ``random`` (the same
@@ -26,6 +28,7 @@ arm, unless the decoder checkpoint already has cross-attention.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import itertools
@@ -40,9 +43,11 @@ from pathlib import Path
 import torch
 import transformers
 from accelerate import Accelerator
+from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoTokenizer
 
+from s2t_edu.data.cache import check_free_space, disk_full_error, is_disk_full
 from s2t_edu.data.collator import SpeechSeq2SeqCollator
 from s2t_edu.data.corpus import corpus_dir, load_corpus
 from s2t_edu.errors import S2TEduError
@@ -50,11 +55,22 @@ from s2t_edu.labels import set_special_ids
 from s2t_edu.model import build_model
 from s2t_edu.pretrained.whisper import shorten_whisper_window, whisper_feature_extractor
 from s2t_edu.pretrained.zoo import resolve
+from s2t_edu.training.distributed import (
+    check_batch_size,
+    check_launch,
+    check_mixed_precision,
+    launcher_pid,
+    output_dir_lock,
+    share_of_batch,
+    stop_together,
+    token_mean_over_processes,
+)
 from s2t_edu.training.encoder_cache import CachedFramesCollator, CachedSplit, cached_encoder_outputs
 from s2t_edu.training.loop import (
     PRECISIONS,
     autocast_for,
     batch_stream,
+    compute_loss,
     evaluate,
     freeze_encoder,
     prepare_training,
@@ -90,18 +106,20 @@ class Settings:
     max_clips: int | None = None
     target_column: str = "text"  # the corpus column the decoder learns to write
     freeze_feature_encoder: bool = False  # wav2vec2-family: keep the conv feature encoder fixed
+    freeze_word_embeddings: bool = False  # the decoder's word embeddings (tied to its output layer)
     end_to_end: bool | None = None  # None: decided per device and init (see ``for_device``)
     group_by_length: bool | None = None  # None: on CUDA only
     precision: str = "auto"
     window: float = 5.0
     steps: int = 0
     minutes: float = 0.0
-    batch_size: int = 16
+    batch_size: int = 16  # clips per optimizer step, over all processes
     lr: float = 1e-3
     warmup_steps: int = 50
     max_grad_norm: float = 1.0
     eval_every: int = 100
     eval_clips: int = 100
+    eval_batch_size: int = 32
     save_every: int = 100
     seed: int = 0
     device: str = "auto"
@@ -143,6 +161,7 @@ RESUME_KEYS = (
     "max_clips",
     "target_column",
     "freeze_feature_encoder",
+    "freeze_word_embeddings",
     "end_to_end",
     "group_by_length",
     "precision",
@@ -233,43 +252,72 @@ def _trainable_state(model) -> dict:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k not in frozen}
 
 
-def save_checkpoint(directory: Path, step: int, model, optimizer, scheduler, history):
+def tensor_bytes(obj) -> int:
+    """Bytes of every tensor in a nested dict/list (what ``torch.save`` mostly writes)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(tensor_bytes(v) for v in obj)
+    return 0
+
+
+CHECKPOINT_FIX = (
+    "free disk space (or use another --output-dir), then run the same command to resume"
+)
+
+
+def save_checkpoint(
+    directory: Path, step: int, model, optimizer, scheduler, history, rng_states=None
+) -> Path:
     """Write ``checkpoints/step-N`` atomically, then point ``LATEST`` at it and drop older ones.
 
     Everything goes into a temporary folder first; only a complete folder is renamed into
     place, and ``LATEST`` is replaced (also atomically) only after that. A crash or a full
-    disk at any moment leaves the previous checkpoint and ``LATEST`` untouched.
+    disk at any moment leaves the previous checkpoint and ``LATEST`` untouched; a full disk
+    also removes the temporary folder and says how much space the checkpoint needs.
+    ``rng_states``: every process's random state, in process order (default: this one's).
     """
     root = Path(directory) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:06d}"
     tmp = root / f".tmp-step-{step:06d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    state = {
+        "model": _trainable_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_states if rng_states is not None else [rng_state()],
+        "step": step,
+        "elapsed": history[-1]["elapsed"] if history else 0.0,
+        "history": history,
+    }
+    # The tensors plus the pickled rest (history, RNG states: a few hundred kB at most).
+    needed = tensor_bytes(state) + 1_000_000
+    what = f"the checkpoint of step {step}"
+    intact = f"the last good checkpoint ({_latest_name(root)}) is intact"
     try:
-        torch.save(
-            {
-                "model": _trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(),
-                "step": step,
-                "elapsed": history[-1]["elapsed"] if history else 0.0,
-                "history": history,
-            },
-            tmp / "state.pt",
-        )
+        check_free_space(what, root, needed, CHECKPOINT_FIX)
+        tmp.mkdir()
+        torch.save(state, tmp / "state.pt")
         with open(tmp / "state.pt", "rb") as f:
             os.fsync(f.fileno())  # on disk before the rename makes it visible
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         _write_atomic(root / "LATEST", final.name)
-    except OSError as error:
+    except S2TEduError as error:  # not enough room: nothing was written
+        raise S2TEduError(f"{error.problem}; {intact}", error.fix, error.seen) from None
+    except (OSError, RuntimeError) as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(error):
+            full = disk_full_error(what, root, needed, CHECKPOINT_FIX)
+            raise S2TEduError(f"{full.problem}; {intact}", full.fix, full.seen) from error
+        if isinstance(error, RuntimeError):
+            raise
         raise S2TEduError(
-            f"could not save the checkpoint of step {step} ({error.strerror or error}); "
-            f"the last good checkpoint ({_latest_name(root)}) is intact",
-            "free disk space (or use another --output-dir), then run the same command to resume",
+            f"could not save {what} ({error.strerror or error}); {intact}",
+            CHECKPOINT_FIX,
             str(root),
         ) from error
     for old in root.glob("step-*"):
@@ -280,8 +328,12 @@ def save_checkpoint(directory: Path, step: int, model, optimizer, scheduler, his
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _latest_name(root: Path) -> str | None:
@@ -357,20 +409,42 @@ def plot_curves(runs: dict[str, list[dict]], path: Path | None = None, title: st
 
 # ---------------------------------------------------------------- the run
 def run(settings: Settings) -> dict:
-    """Train (or resume) as ``settings`` say; returns the final metrics. See :func:`parse_args`."""
+    """Train (or resume) as ``settings`` say; returns the final metrics. See :func:`parse_args`.
+
+    Under ``accelerate launch`` every process runs this; only the first writes anything
+    (``s2t_edu.training.distributed`` has the rules that make N processes train as one).
+    """
     out = Path(settings.output_dir)
     device = pick_device(settings.device)
     corpus_dir(settings.corpus, settings.corpus_seed)  # an unknown size fails now, not later
     settings = settings.for_device(device)
     if not settings.steps and not settings.minutes:
         raise S2TEduError("no budget", "pass --steps N and/or --minutes M")
-    accelerator = Accelerator(cpu=device.type == "cpu")
+    check_mixed_precision(settings.precision)
+    # mixed_precision "no": the autocast is --precision's (autocast_for), never accelerate's too
+    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision="no")
+    processes = accelerator.num_processes
+    check_launch(processes)
+    check_batch_size(settings.batch_size, processes)
+    check_resume_settings(out, settings)  # every process reads, so all stop together
     main = accelerator.is_main_process
-    check_resume_settings(out, settings)
-    out.mkdir(parents=True, exist_ok=True)
-    if main:
-        _write_atomic(out / "run_config.json", json.dumps(dataclasses.asdict(settings), indent=1))
+    with contextlib.ExitStack() as run_scope:
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
+            run_scope.enter_context(output_dir_lock(out))
+            _write_atomic(
+                out / "run_config.json", json.dumps(dataclasses.asdict(settings), indent=1)
+            )
+        accelerator.wait_for_everyone()  # nobody reads the checkpoints before the lock is held
+        final = _train(settings, out, accelerator, device)
+    if processes > 1:
+        accelerator.end_training()
+    return final if main else {}
 
+
+def _train(settings: Settings, out: Path, accelerator, device) -> dict:
+    main = accelerator.is_main_process
+    processes, rank = accelerator.num_processes, accelerator.process_index
     model, extractor, tokenizer = build_model_and_processors(
         settings.encoder, settings.decoder, settings.init, settings.window, settings.seed
     )
@@ -378,8 +452,15 @@ def run(settings: Settings) -> dict:
         freeze_encoder(model)
     elif settings.freeze_feature_encoder:
         model.freeze_feature_encoder()  # the seed's training example does the same
-    splits, collator = datasets_for(settings, model, extractor, tokenizer)
+    if settings.freeze_word_embeddings:  # tied: the output layer's weight stays fixed too
+        model.decoder.get_input_embeddings().weight.requires_grad_(False)
+    # One process per machine builds the caches (corpus, encoder outputs) while the others
+    # wait, then they read them: no two processes ever write one cache entry. (On machines
+    # sharing one cache folder, build_once's file lock keeps the second builder waiting too.)
+    with accelerator.local_main_process_first():
+        splits, collator = datasets_for(settings, model, extractor, tokenizer)
     train_set, eval_set = splits["train"], _first(splits["validation"], settings.eval_clips)
+    check_batch_size(settings.batch_size, processes, len(train_set))
     durations = clip_durations(train_set)
 
     steps = settings.steps or None  # None: a time budget decides
@@ -388,44 +469,71 @@ def run(settings: Settings) -> dict:
     )
     step, elapsed, history = 0, 0.0, []
     checkpoint = latest_checkpoint(out)
+    seen = gather_object([checkpoint.name if checkpoint else None])
+    if len(set(seen)) > 1:
+        raise S2TEduError(
+            "the processes see different checkpoints in --output-dir",
+            "on several machines, put --output-dir on a filesystem they all share",
+            ", ".join(f"process {r}: {name}" for r, name in enumerate(seen)),
+        )
     if checkpoint is not None:  # resume: weights, optimizer moments, schedule, RNG, history
         state = torch.load(checkpoint / "state.pt", weights_only=False)
         model.load_state_dict(state["model"], strict=False)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        set_rng_state(state["rng"])
+        saved_rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        # Another number of processes may resume (the batches do not depend on it): process r
+        # continues saved process (r mod saved)'s random stream, so dropout masks differ from
+        # an uninterrupted run's; with the same number, everything continues exactly.
+        set_rng_state(saved_rng[rank % len(saved_rng)])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
         if main:
             print(f"resuming from {checkpoint.name}", file=sys.stderr)
+            if len(saved_rng) != processes:
+                print(
+                    f"note: saved by {len(saved_rng)} process(es), resumed by {processes}: "
+                    "same batches, new dropout masks",
+                    file=sys.stderr,
+                )
+    last_saved = step
     model, optimizer = accelerator.prepare(model, optimizer)
     plain_model = accelerator.unwrap_model(model)
 
     # Every process walks the same global batches and takes its own share of each.
-    world, rank = accelerator.num_processes, accelerator.process_index
     lengths = durations if settings.group_by_length else None
 
     def global_batches():
-        stream = batch_stream(len(train_set), settings.batch_size * world, settings.seed, lengths)
+        stream = batch_stream(len(train_set), settings.batch_size, settings.seed, lengths)
         return itertools.islice(stream, step, None)
 
-    loader = _loader(train_set, collator, global_batches(), rank, world, settings, device)
+    shares = share_of_batch(global_batches(), rank, processes, first_step=step + 1)
+    loader = _loader(train_set, collator, shares, settings, device)
     audio_seconds = (sum(durations[i] for i in batch) for batch in global_batches())
+    loss_fn = compute_loss
+    if processes > 1:
+        loss_fn = token_mean_over_processes(compute_loss, accelerator)
 
-    def scores(model):
-        if not main:
-            return {}
-        result = evaluate(
+    def score(dataset) -> dict:
+        """Every process scores its share of the batches; everyone gets the whole set's scores."""
+        return evaluate(
             plain_model,
-            eval_set,
+            dataset,
             collator,
             tokenizer,
+            batch_size=settings.eval_batch_size,
             device=accelerator.device,
             text_column=settings.target_column,
+            shard=(rank, processes),
+            gather=gather_object if processes > 1 else None,
         )
+
+    def scores(model):
+        result = score(eval_set)
         return {"eval_loss": result["eval_loss"], "wer": result["wer"]}
 
     budget = settings.minutes * 60 if settings.minutes else float("inf")
     started = time.perf_counter() - elapsed
+    launcher = launcher_pid()
     bar = tqdm(
         total=steps,
         initial=step,
@@ -435,7 +543,18 @@ def run(settings: Settings) -> dict:
         dynamic_ncols=True,
     )
 
+    def save(step):
+        nonlocal last_saved
+        rng_states = gather_object([rng_state()])  # every process's, in process order
+        if main:
+            save_checkpoint(out, step, plain_model, optimizer, scheduler, history, rng_states)
+            write_metrics(out, history)
+        last_saved = step
+
     def after_step(record, model):
+        if processes > 1:  # the batch's mean: the processes' rescaled losses, averaged
+            loss = torch.tensor(record["loss"], device=accelerator.device)
+            record["loss"] = accelerator.reduce(loss, "mean").item()
         record["audio_seconds_per_second"] = next(audio_seconds) / record["step_seconds"]
         record["elapsed"] = round(time.perf_counter() - started, 2)
         history.append(record)
@@ -445,9 +564,8 @@ def run(settings: Settings) -> dict:
             audio_s_per_s=f"{record['audio_seconds_per_second']:.0f}",
             **({"wer": f"{record['wer']:.3f}"} if "wer" in record else {}),
         )
-        if main and settings.save_every and record["step"] % settings.save_every == 0:
-            save_checkpoint(out, record["step"], plain_model, optimizer, scheduler, history)
-            write_metrics(out, history)
+        if settings.save_every and record["step"] % settings.save_every == 0:
+            save(record["step"])
 
     try:
         training_loop(
@@ -456,32 +574,31 @@ def run(settings: Settings) -> dict:
             optimizer,
             scheduler,
             steps=steps,
+            loss_fn=loss_fn,
             max_grad_norm=settings.max_grad_norm,
             autocast=autocast_for(device, settings.precision),
             backward=accelerator.backward,
             evaluate=scores,
             eval_every=settings.eval_every,
             first_step=step + 1,
-            stop=lambda: time.perf_counter() - started >= budget,
+            stop=lambda: stop_together(
+                accelerator, time.perf_counter() - started >= budget, launcher
+            ),
             on_step=after_step,
         )
     except (torch.OutOfMemoryError, MemoryError) as error:
+        per_process = -(-settings.batch_size // processes)
         raise S2TEduError(
-            f"a batch of {settings.batch_size} clips does not fit in memory",
-            f"lower --batch-size (e.g. --batch-size {max(1, settings.batch_size // 2)}); "
+            f"a batch of {per_process} clips per process does not fit in memory",
+            f"lower --batch-size (e.g. --batch-size {max(processes, settings.batch_size // 2)}); "
             "on a GPU, --end-to-end needs far more memory than the cached-encoder profile",
             type(error).__name__,
         ) from error
     finally:
         bar.close()
-    if not main:
-        return {}
-    if (
-        history
-        and latest_checkpoint(out) != out / "checkpoints" / f"step-{history[-1]['step']:06d}"
-    ):
-        save_checkpoint(out, history[-1]["step"], plain_model, optimizer, scheduler, history)
-    return _finish(out, plain_model, splits, collator, tokenizer, extractor, history, settings)
+    if history and history[-1]["step"] != last_saved:
+        save(history[-1]["step"])
+    return _finish(out, plain_model, splits, score, tokenizer, extractor, history, settings, main)
 
 
 def _first(dataset, n):
@@ -492,14 +609,14 @@ def _first(dataset, n):
     return torch.utils.data.Subset(dataset, range(n))
 
 
-def _loader(train_set, collator, global_batches, rank, world, settings, device):
-    """Batches in the planned order; each process takes its share of every global batch."""
+def _loader(train_set, collator, batches, settings, device):
+    """This process's batches, in the planned order (``batches``: lists of clip indices)."""
     workers = settings.workers
     if workers is None:
         workers = 4 if device.type == "cuda" else 0
     return torch.utils.data.DataLoader(
         train_set,
-        batch_sampler=(indices[rank::world] for indices in global_batches),
+        batch_sampler=batches,
         collate_fn=collator,
         num_workers=workers,
         pin_memory=device.type == "cuda",
@@ -509,9 +626,9 @@ def _loader(train_set, collator, global_batches, rank, world, settings, device):
     )
 
 
-def _finish(out, model, splits, collator, tokenizer, extractor, history, settings) -> dict:
-    """Final WER on test and test_unseen_voice; the model, metrics and curves saved."""
-    device = next(model.parameters()).device
+def _finish(out, model, splits, score, tokenizer, extractor, history, settings, main) -> dict:
+    """Final WER on test and test_unseen_voice (every process scores its share); the first
+    process saves the model, metrics and curves."""
     final = {
         "steps": history[-1]["step"] if history else 0,
         "elapsed": history[-1]["elapsed"] if history else 0.0,
@@ -519,16 +636,11 @@ def _finish(out, model, splits, collator, tokenizer, extractor, history, setting
         "trained": list(settings.trained),
     }
     for split in ("test", "test_unseen_voice"):
-        scores = evaluate(
-            model,
-            splits[split],
-            collator,
-            tokenizer,
-            device=device,
-            text_column=settings.target_column,
-        )
+        scores = score(splits[split])
         final[f"{split}_wer"], final[f"{split}_loss"] = scores["wer"], scores["eval_loss"]
         final[f"{split}_examples"] = scores["examples"]
+    if not main:
+        return final
     write_metrics(out, history)
     _write_atomic(out / "final_metrics.json", json.dumps(final, indent=1))
     plot_curves({settings.init: history}, out / "curves.png", title=str(out.name))
@@ -548,12 +660,17 @@ HELP = {
     "max_clips": "use the first N clips per split",
     "target_column": "corpus column the decoder learns to write (text: the transcript)",
     "freeze_feature_encoder": "wav2vec2-family encoders: do not train the conv feature encoder",
+    "freeze_word_embeddings": "keep the decoder's word embeddings (and the output layer tied "
+    "to them) at their pretrained values",
     "end_to_end": "train the encoder too (default: on CUDA, or when the encoder starts random)",
     "group_by_length": "sort each run of 50 batches by clip length, less padding "
     "(default: on CUDA only)",
     "precision": "bf16 autocast with the loss in fp32, or fp32 (auto: bf16 on CUDA, fp32 on CPU)",
     "window": "Whisper input window, whole seconds",
     "minutes": "training-time budget",
+    "batch_size": "clips per optimizer step, shared out over all processes (accelerate launch)",
+    "eval_batch_size": "clips per validation/test batch (several processes: each scores every "
+    "N-th batch)",
     "lr": "peak learning rate (1e-3 measured best for warm starts)",
     "output_dir": "where checkpoints, metrics, curves and the model go (the same dir resumes)",
     "quiet": "no progress bar",

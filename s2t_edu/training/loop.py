@@ -125,7 +125,9 @@ def compute_loss(model, batch: dict, label_smoothing: float = 0.0) -> torch.Tens
     """Teacher-forced forward pass and the fp32 loss — what ``model(**batch).loss`` computes."""
     inputs = {key: value for key, value in batch.items() if key != "labels"}
     labels = batch["labels"]
-    config = model.config
+    # Several processes: the model arrives wrapped in DistributedDataParallel, which calls the
+    # model but does not pass its config through.
+    config = getattr(model, "module", model).config
     decoder_input_ids = shift_tokens_right(
         labels, config.pad_token_id, config.decoder_start_token_id
     )
@@ -221,25 +223,36 @@ def evaluate(
     metric=wer,
     loss_fn: LossFn | None = compute_loss,
     text_column: str = "text",
+    shard: tuple[int, int] = (0, 1),
+    gather: Callable[[list], list] | None = None,
 ) -> dict:
     """Mean loss and error rate of ``transcribe``'s output over ``dataset``; model in eval mode.
 
     Defaults: teacher-forced seq2seq loss and WER of greedy transcripts (``{"eval_loss",
     "wer", "examples"}``). A CTC model passes its own ``transcribe`` and ``metric=cer``.
     References are ``row[text_column]`` (a translation model: the column of target sentences).
+
+    Several processes: each passes ``shard=(rank, processes)`` and ``gather``
+    (``accelerate.utils.gather_object``). Process ``rank`` scores batches ``rank``,
+    ``rank + processes``, ... and ``gather`` hands every process all the batches' results, put
+    back in order: each returns exactly the numbers one process scoring every batch would.
     """
     model.eval()
-    references, hypotheses, losses = [], [], []
-    for start in range(0, len(dataset), batch_size):
+    rank, processes = shard
+    scored = []  # (first row, loss x rows, references, hypotheses) of each batch scored here
+    for start in range(0, len(dataset), batch_size)[rank::processes]:
         rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = to_device(collator(rows), device)
-        if loss_fn is not None:
-            losses.append(loss_fn(model, batch).item() * len(rows))
-        hypotheses += transcribe(model, batch, tokenizer)
-        references += [row[text_column] for row in rows]
+        loss = loss_fn(model, batch).item() * len(rows) if loss_fn is not None else 0.0
+        hypotheses = transcribe(model, batch, tokenizer)
+        scored.append((start, loss, [row[text_column] for row in rows], hypotheses))
+    if gather is not None:
+        scored = sorted(gather(scored))
+    references = [text for _, _, texts, _ in scored for text in texts]
+    hypotheses = [text for _, _, _, texts in scored for text in texts]
     scores = {metric.__name__: metric(references, hypotheses)}
     if loss_fn is not None:
-        scores = {"eval_loss": sum(losses) / len(dataset), **scores}
+        scores = {"eval_loss": sum(loss for _, loss, _, _ in scored) / len(dataset), **scores}
     return {**scores, "examples": list(zip(references[:3], hypotheses[:3], strict=True))}
 
 
