@@ -55,6 +55,7 @@ from transformers import (
 from transformers.models.speech_encoder_decoder.modeling_speech_encoder_decoder import (
     shift_tokens_right as transformers_shift_tokens_right,
 )
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 import s2t_edu
 from s2t_edu import config_changes, encoder_output_lengths, minimum_input_length
@@ -376,11 +377,15 @@ def test_whisper_encoder_insists_on_exactly_3000_mel_frames():
         model.encoder(torch.randn(1, 80, 2000))
     features = WhisperFeatureExtractor()(np.zeros(32_000), sampling_rate=16_000).input_features
     assert np.asarray(features).shape == (1, 80, 3000)
+    # "because it adds one position vector to each of its 1500 output frames": the forward
+    # pass adds the whole table, all of its rows, to the frames
+    source = inspect.getsource(WhisperEncoder.forward)
+    assert "torch.arange(self.embed_positions.num_embeddings" in source
 
 
 def test_whisper_tiny_en_has_a_51864_token_vocabulary_and_a_basic_normaliser():
     """03: "each step scoring the whole vocabulary (51,864 tokens for Whisper)"; 06: the
-    tokenizer's basic normaliser lower-cases and removes punctuation and symbols."""
+    tokenizer's basic normaliser lower-cases and removes punctuation and symbols (hyphens too)."""
     tokenizer = WhisperTokenizer.from_pretrained(resolve("whisper-tiny.en"))
     assert len(tokenizer) == 51_864
     assert tokenizer.basic_normalize("She kept, the Cheese!").split() == [
@@ -388,6 +393,12 @@ def test_whisper_tiny_en_has_a_51864_token_vocabulary_and_a_basic_normaliser():
         "kept",
         "the",
         "cheese",
+    ]
+    # 06, exercise 3: hyphens become spaces too, so "teacher-holder" is two words
+    assert tokenizer.basic_normalize("teacher-holder time.").split() == [
+        "teacher",
+        "holder",
+        "time",
     ]
 
 
