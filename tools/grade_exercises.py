@@ -1,44 +1,58 @@
-"""The teacher's workflow for notebooks/exercises/, on nbgrader (offline, local, no Docker).
+"""The teacher's workflow for notebooks/exercises/: the student version, and grading a class.
 
     python tools/grade_exercises.py student-version [--out build/student]
-    python tools/grade_exercises.py grade SUBMISSIONS [--out build] [--timeout 60]
+    python tools/grade_exercises.py grade SUBMISSIONS [--out build] [--timeout 10] [--jobs N]
+                                                      [--seed N] [--fresh]
 
-``student-version`` runs ``nbgrader generate_assignment``: solution code between
-``### BEGIN SOLUTION`` / ``### END SOLUTION`` becomes ``raise NotImplementedError()``, outputs
-are cleared, and the notebooks land in ``build/student/``.
+``student-version`` runs ``nbgrader generate_assignment`` (offline, no Docker): solution code
+between ``### BEGIN SOLUTION`` / ``### END SOLUTION`` becomes ``raise NotImplementedError()``,
+outputs are cleared, and the notebooks land in ``build/student/``.
 
 ``grade`` expects one folder per student, holding that student's notebooks (any subset):
 
     SUBMISSIONS/alice/ex1_building_the_model.ipynb
     SUBMISSIONS/bob/ex1_building_the_model.ipynb ...
 
-It runs ``nbgrader autograde`` (every cell under a time limit, so an endless loop or a crash
-costs that student the cell, never the grading run), then writes
+Each student's solution cells run in a process of their own (s2t_edu/teaching/exercises/
+grading.py): the checks, the cases' expected answers and the time limits live in the grader,
+so nothing a solution cell patches can change a grade. ``--jobs`` students are graded at once
+(default: the number of cores). Each result is written to ``build/graded/<student>.json`` as
+soon as it is ready: an interrupted run keeps what it graded, and the same command grades the
+rest (a student whose notebooks changed is graded again; ``--fresh`` grades everyone again).
+At the end it writes
 
-* ``build/grades.csv``: one row per student, one column per checked exercise (points), total;
-* ``build/feedback/<student>/``: nbgrader's HTML feedback per notebook and ``feedback.txt``
-  with every exercise's result and the hint the check gave.
+* ``build/grades.csv``: one row per student, one column per graded cell (points), total, max;
+* ``build/feedback/<student>/``: ``feedback.txt`` with every exercise's result and hint, and
+  one HTML page per notebook;
+* ``build/flags.csv``, for the teacher only: solution cells that import or call the library
+  function they re-implement (flagged, never failed).
 
-nbgrader's working files (gradebook, course layout) live in ``build/nbgrader/``; nothing is
-written in the repository outside ``build/``.
+The grading seed draws the hidden cases; students practise on other cases and never see it.
+It is kept in ``build/grading-seed`` (made at random on first use; ``--seed`` sets it).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import json
+import multiprocessing
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = ROOT / "notebooks" / "exercises"
+CHECKERS = ROOT / "s2t_edu" / "teaching" / "exercises"
 ASSIGNMENT = "exercises"
 TIMINGS: dict[str, float] = {}  # seconds per nbgrader command, for benchmarks/grading.py
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -46,6 +60,16 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def exercise_notebooks() -> list[Path]:
     return sorted(EXERCISES.glob("*.ipynb"))
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+# --- nbgrader: the student version ------------------------------------------------------------
 
 
 def course(build: Path, timeout: int = 60) -> Path:
@@ -68,12 +92,7 @@ def course(build: Path, timeout: int = 60) -> Path:
 
 
 def nbgrader(root: Path, *args: str, check: bool = True) -> str:
-    """Run one nbgrader command in the course directory; return its log.
-
-    ``check=False`` for autograde: nbgrader exits 1 when *one* submission could not be graded
-    (e.g. its kernel stopped answering), after grading the others; that student gets 0 points
-    and the log line in the feedback, the rest of the class is unaffected.
-    """
+    """Run one nbgrader command in the course directory; return its log."""
     bin_dir = Path(sys.executable).parent
     command = [str(bin_dir / "nbgrader"), *args, "--log-level=WARN"]
     # nbgrader runs `alembic` (gradebook migrations) from PATH: make it this environment's.
@@ -98,137 +117,370 @@ def student_version(build: Path, out: Path) -> list[Path]:
     return [out / n.name for n in released]
 
 
+# --- simulated submissions (tests, benchmark) -------------------------------------------------
+
+
 def teacher_solutions() -> dict[str, dict[str, str]]:
     """notebook stem -> {grade_id: the teacher's solution cell, markers removed}."""
     solutions = {}
     for path in exercise_notebooks():
-        cells = nbformat.read(path, as_version=4).cells
+        cells = json.loads(path.read_text())["cells"]
         solutions[path.stem] = {
-            cell.metadata["nbgrader"]["grade_id"]: "\n".join(
-                line for line in cell.source.splitlines() if "### " not in line
+            cell["metadata"]["nbgrader"]["grade_id"]: "\n".join(
+                line for line in "".join(cell["source"]).splitlines() if "### " not in line
             )
             for cell in cells
-            if cell.metadata.get("nbgrader", {}).get("solution")
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
         }
     return solutions
 
 
 def fill_in(student_notebook: Path, answers: dict[str, str], out: Path) -> Path:
     """A simulated submission: the student version with some solution cells answered."""
-    notebook = nbformat.read(student_notebook, as_version=4)
-    for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
-            cell.source = answers[grade_id]
+    notebook = json.loads(student_notebook.read_text())
+    for cell in notebook["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") and meta.get("grade_id") in answers:
+            cell["source"] = answers[meta["grade_id"]]
     out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, out)
+    out.write_text(json.dumps(notebook, indent=1))
     return out
 
 
-def graded_cells() -> list[tuple[str, str]]:
-    """(notebook name, grade_id) of every graded cell, in notebook order."""
+def graded_cells() -> list[tuple[str, str, float]]:
+    """(notebook name, grade_id, points) of every graded cell, in notebook order."""
     cells = []
     for path in exercise_notebooks():
-        for cell in nbformat.read(path, as_version=4).cells:
-            meta = cell.metadata.get("nbgrader", {})
+        for cell in json.loads(path.read_text())["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
             if meta.get("grade"):
-                cells.append((path.stem, meta["grade_id"]))
+                cells.append((path.stem, meta["grade_id"], float(meta.get("points", 0))))
     return cells
 
 
-def cell_report(cell) -> str:
-    """What a graded cell said: its error (the check's hint) or its text output."""
-    for output in cell.get("outputs", []):
-        if output.output_type == "error":
-            if output.ename == "ExerciseFailed":
-                return output.evalue
-            text = f"{output.ename}: {output.evalue}".strip()
-            if output.ename in ("CellTimeoutError", "KeyboardInterrupt"):
-                text += " (the cell ran past the time limit and was stopped)"
-            return text
-    for output in cell.get("outputs", []):
-        data = output.get("data", {}).get("text/plain") or output.get("text")
-        if data:
-            return data
-    return "no output"
+# --- grading ----------------------------------------------------------------------------------
 
 
-def grade(submissions: Path, build: Path, timeout: int, reuse_course: bool = False) -> Path:
-    """Grade every student folder of ``submissions``; return the CSV's path.
+def digest(paths: list[Path], extra: str = "") -> str:
+    h = hashlib.sha256(extra.encode())
+    for path in paths:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
-    ``reuse_course``: keep ``build/nbgrader`` from an earlier ``student-version`` (same
-    notebooks) instead of generating the assignment again; earlier submissions are dropped.
-    """
-    root = build / "nbgrader"
-    if reuse_course and (root / "gradebook.db").exists():
-        for step in ("submitted", "autograded", "feedback"):
-            shutil.rmtree(root / step, ignore_errors=True)
-        config = (root / "nbgrader_config.py").read_text()
-        config = re.sub(r"c.Execute.timeout = \d+", f"c.Execute.timeout = {int(timeout)}", config)
-        (root / "nbgrader_config.py").write_text(config)
-    else:
-        root = course(build, timeout)
-        nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
-    for student in students:
-        target = root / "submitted" / student / ASSIGNMENT
-        target.mkdir(parents=True)
-        for notebook in sorted((submissions / student).glob("*.ipynb")):
-            shutil.copy(notebook, target / notebook.name)
-    log = nbgrader(root, "autograde", ASSIGNMENT, "--create", "--force", check=False)
-    failed = set(re.findall(r"error processing assignment '[^']*' for student '([^']+)'", log))
-    nbgrader(root, "generate_feedback", ASSIGNMENT, "--force", check=False)
+
+def grading_seed(build: Path, seed: int | None) -> int:
+    """The seed of the hidden cases: ``--seed``, else the one kept in build/grading-seed."""
+    path = build / "grading-seed"
+    if seed is None and path.exists():
+        return int(path.read_text().strip())
+    seed = secrets.randbits(63) if seed is None else seed
+    build.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{seed}\n")
+    return seed
+
+
+@dataclass
+class Settings:
+    seed: int
+    cell_seconds: float
+    jobs: int
+
+    def fingerprint(self) -> str:
+        """What a stored result depends on: seed, limits, teacher notebooks, the checkers."""
+        extra = f"{self.seed}/{self.cell_seconds}"
+        return digest(exercise_notebooks() + sorted(CHECKERS.glob("*.py")), extra)
+
+
+@dataclass
+class Summary:
+    """What a grading run did, for the console and benchmarks/grading.py."""
+
+    table: Path
+    students: int
+    graded: int
+    reused: int
+    jobs: int
+    seconds: float
+    worker_starts: list[dict[str, float]] = field(default_factory=list)  # seconds per stage
+    student_seconds: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)  # summed over the students graded
+
+
+_GRADER = None
+_WORKER_START: dict[str, float] = {}
+_START_ERROR = ""  # the traceback of a worker that could not start
+WORKER_FAILED = "the grader itself failed (no student's code was involved):\n"
+
+
+def _start_worker(seed: int, cell_seconds: float) -> None:
+    """A worker process: imports, the zygote, the grading seed's cases -- once."""
+    global _GRADER, _WORKER_START, _START_ERROR
+    import atexit
+    import traceback
+
+    try:
+        started = time.perf_counter()
+        import torch
+
+        torch.set_num_threads(1)
+        from s2t_edu.teaching.exercises.grading import Grader, Limits
+
+        _GRADER = Grader(seed, Limits(cell_seconds=cell_seconds), EXERCISES)
+        atexit.register(_GRADER.close)
+        _WORKER_START = {"import torch, transformers and the checks": time.perf_counter() - started}
+        _WORKER_START.update(_GRADER.warm_up())
+    except Exception:  # reported by _grade_one: a pool's initializer cannot say why it failed
+        _START_ERROR = traceback.format_exc()
+
+
+def _grade_one(folder: str) -> dict:
+    global _WORKER_START
+    if _START_ERROR:
+        raise RuntimeError(WORKER_FAILED + _START_ERROR)
+    result = _GRADER.grade_student(Path(folder))
+    result["worker"], result["worker_start"] = os.getpid(), _WORKER_START
+    _WORKER_START = {}  # reported once per worker
+    return result
+
+
+class Progress:
+    """A progress bar on a terminal; one line per student otherwise (logs, CI)."""
+
+    def __init__(self, total: int, done: int = 0, stream=None):
+        self.total, self.done, self.stream = total, done, stream or sys.stderr
+        self.started = time.perf_counter()
+        self.tty = self.stream.isatty()
+        self.fresh = 0
+
+    def update(self, student: str, points: float, maximum: float, seconds: float) -> None:
+        self.done += 1
+        self.fresh += 1
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / self.fresh * (self.total - self.done)
+        if self.tty:
+            width = 30
+            filled = int(width * self.done / max(self.total, 1))
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(
+                f"\r  [{bar}] {self.done}/{self.total} students  {elapsed:5.0f} s, "
+                f"~{left:.0f} s left  "
+            )
+            if self.done == self.total:
+                self.stream.write("\n")
+        else:
+            self.stream.write(
+                f"  {self.done}/{self.total} {student}: {points:g}/{maximum:g} points "
+                f"({seconds:.1f} s; {elapsed:.0f} s elapsed, ~{left:.0f} s left)\n"
+            )
+        self.stream.flush()
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomically: an interrupted write never leaves half a result."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=1))
+    os.replace(partial, path)
+
+
+def grade(
+    submissions: Path,
+    build: Path,
+    timeout: float = 10,
+    jobs: int | None = None,
+    seed: int | None = None,
+    fresh: bool = False,
+    quiet: bool = False,
+) -> Summary:
+    """Grade every student folder of ``submissions``; return what was done (and the CSV's path)."""
+    started = time.perf_counter()
+    settings = Settings(grading_seed(build, seed), float(timeout), jobs or default_jobs())
+    results_dir = build / "graded"
+    run_file = results_dir / "run.json"
+    fingerprint = settings.fingerprint()
+    if fresh or not run_file.exists() or json.loads(run_file.read_text()) != {"key": fingerprint}:
+        shutil.rmtree(results_dir, ignore_errors=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_file, {"key": fingerprint})
+
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir())
+    hashes = {f.name: digest(sorted(f.glob("*.ipynb"))) for f in folders}
+    results, todo = {}, []
+    for folder in folders:
+        stored = results_dir / f"{folder.name}.json"
+        if stored.exists():
+            result = json.loads(stored.read_text())
+            if result.get("submission") == hashes[folder.name]:
+                results[folder.name] = result
+                continue
+        todo.append(folder)
+    reused = len(results)
+    maximum = sum(points for _, _, points in graded_cells())
+    progress = Progress(len(folders), reused, stream=open(os.devnull, "w") if quiet else None)
+    if not quiet:
+        print(
+            f"==> Grading {len(todo)} students ({reused} already graded) with "
+            f"{min(settings.jobs, max(len(todo), 1))} jobs; solution cells stopped after "
+            f"{settings.cell_seconds:g} s",
+            file=sys.stderr,
+        )
+    summary = Summary(build / "grades.csv", len(folders), 0, reused, settings.jobs, 0.0)
+
+    def keep(result: dict) -> None:
+        result["submission"] = hashes[result["student"]]
+        write_json(results_dir / f"{result['student']}.json", result)
+        results[result["student"]] = result
+        summary.graded += 1
+        summary.student_seconds[result["student"]] = result["seconds"]
+        if result.get("worker_start"):
+            summary.worker_starts.append(result["worker_start"])
+        for stage, seconds in result.get("stages", {}).items():
+            summary.stages[stage] = summary.stages.get(stage, 0.0) + seconds
+        points = sum(c["points"] for nb in result["notebooks"].values() for c in nb["checks"])
+        progress.update(result["student"], points, maximum, result["seconds"])
+
+    try:
+        if settings.jobs == 1 or len(todo) <= 1:
+            if todo:
+                _start_worker(settings.seed, settings.cell_seconds)
+                try:
+                    for folder in todo:
+                        keep(_grade_one(str(folder)))
+                finally:
+                    if _GRADER is not None:
+                        _GRADER.close()
+        else:
+            grade_in_parallel(todo, settings, keep)
+    except RuntimeError as error:
+        if not str(error).startswith(WORKER_FAILED):
+            raise
+        raise SystemExit(f"==> {error}") from None
+    except KeyboardInterrupt:
+        print(
+            f"\n==> Interrupted: {len(results)} of {len(folders)} students are graded and kept "
+            f"in {results_dir}; run the same command again to grade the rest.",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+
+    write_reports(folders, results, build)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def grade_in_parallel(todo: list[Path], settings: Settings, keep) -> None:
+    """``settings.jobs`` worker processes grade the class. A student's code runs in processes
+    of its own, so a worker should never die; if one does, the students it was grading are
+    graded again, each alone in a fresh worker -- so the one whose code ends workers is found
+    and reported as not gradable (after two tries) while the others get their grades."""
+    attempts = {folder.name: 0 for folder in todo}
+    pending = list(todo)
+    context = multiprocessing.get_context("spawn")
+    while pending:
+        fresh = [folder for folder in pending if attempts[folder.name] == 0]
+        batch = fresh or pending[:1]
+        pending = [folder for folder in pending if folder not in batch]
+        pool = ProcessPoolExecutor(
+            min(settings.jobs, len(batch)),
+            context,
+            initializer=_start_worker,
+            initargs=(settings.seed, settings.cell_seconds),
+        )
+        futures = {pool.submit(_grade_one, str(folder)): folder for folder in batch}
+        try:
+            while futures:
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for future in done:
+                    folder = futures.pop(future)
+                    try:
+                        keep(future.result())
+                    except BrokenProcessPool:
+                        attempts[folder.name] += 1
+                        if attempts[folder.name] >= 2:
+                            keep(not_gradable(folder.name, "its code stopped the grading process"))
+                        else:
+                            pending.append(folder)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+
+def not_gradable(student: str, why: str) -> dict:
+    notebooks = {}
+    for stem, grade_id, points in graded_cells():
+        notebook = notebooks.setdefault(
+            stem, {"submitted": True, "problem": why, "cells": {}, "checks": [], "flags": []}
+        )
+        notebook["checks"].append(
+            {
+                "grade_id": grade_id,
+                "passed": False,
+                "points": 0.0,
+                "max_points": points,
+                "text": f"✗ not graded: {why}",
+                "html": f"not graded: {why}",
+            }
+        )
+    return {"student": student, "notebooks": notebooks, "seconds": 0.0}
+
+
+def write_reports(folders: list[Path], results: dict[str, dict], build: Path) -> None:
+    from s2t_edu.teaching.exercises.grading import feedback_html, student_solutions
 
     checks = graded_cells()
-    rows, feedback_root = [], build / "feedback"
+    rows, flags = [], []
+    feedback_root = build / "feedback"
     shutil.rmtree(feedback_root, ignore_errors=True)
-    for student in students:
+    for folder in folders:
+        student = folder.name
+        result = results[student]
         row, lines = {"student": student}, [f"Feedback for {student}", ""]
-        if student in failed:
-            lines += [
-                "Your notebooks could not be graded: the kernel stopped answering (an endless "
-                "loop outside a function?). Ask your teacher; every exercise counts 0 for now.",
-                "",
-            ]
-        graded_dir = root / "autograded" / student / ASSIGNMENT
-        for notebook in exercise_notebooks():
-            path = graded_dir / notebook.name
-            cells = {}
-            if path.exists():
-                for cell in nbformat.read(path, as_version=4).cells:
-                    meta = cell.metadata.get("nbgrader", {})
-                    if meta.get("grade"):
-                        cells[meta["grade_id"]] = cell
-            lines.append(f"== {notebook.stem}" + ("" if path.exists() else " (not submitted)"))
-            for name, grade_id in checks:
-                if name != notebook.stem:
+        for path in exercise_notebooks():
+            notebook = result["notebooks"].get(path.stem)
+            submitted = bool(notebook and notebook["submitted"])
+            lines.append(f"== {path.stem}" + ("" if submitted else " (not submitted)"))
+            if notebook and notebook.get("problem"):
+                lines.append(f"  {notebook['problem']}")
+            for cell_id, status in (notebook or {}).get("cells", {}).items():
+                if status.get("error"):
+                    lines.append(f"  cell {cell_id} failed: {status['error']}")
+            by_id = {c["grade_id"]: c for c in (notebook or {}).get("checks", [])}
+            for stem, grade_id, _ in checks:
+                if stem != path.stem:
                     continue
-                cell = cells.get(grade_id)
-                passed = cell is not None and not any(
-                    o.output_type == "error" for o in cell.get("outputs", [])
-                )
-                points = float(cell.metadata["nbgrader"]["points"]) if passed else 0.0
-                row[f"{name}:{grade_id}"] = points
-                report = "not submitted" if cell is None else ANSI.sub("", cell_report(cell))
-                mark = "✓" if passed else "✗"
-                lines.append(f"{mark} {grade_id}: {report.strip()}")
+                check = by_id.get(grade_id)
+                row[f"{stem}:{grade_id}"] = check["points"] if check else 0.0
+                report = "not submitted" if not submitted or not check else check["text"]
+                mark = "✓" if check and check["passed"] else "✗"
+                lines.append(f"{mark} {grade_id}: {ANSI.sub('', report).strip()}")
             lines.append("")
+            flags += [(student, path.stem, flag) for flag in (notebook or {}).get("flags", [])]
         row["total"] = sum(v for k, v in row.items() if k != "student")
-        row["max"] = float(len(checks))
+        row["max"] = sum(points for _, _, points in checks)
         rows.append(row)
-        folder = feedback_root / student
-        folder.mkdir(parents=True)
-        (folder / "feedback.txt").write_text("\n".join(lines))
-        for html in sorted((root / "feedback" / student / ASSIGNMENT).glob("*.html")):
-            shutil.copy(html, folder / html.name)
+        target = feedback_root / student
+        target.mkdir(parents=True)
+        (target / "feedback.txt").write_text("\n".join(lines))
+        for path in exercise_notebooks():
+            notebook = result["notebooks"].get(path.stem)
+            submission = folder / path.name
+            if notebook and notebook["submitted"] and submission.exists():
+                try:
+                    sources = student_solutions(submission)
+                except (OSError, ValueError):
+                    sources = {}
+                page = feedback_html(student, path.stem, notebook, sources)
+                (target / f"{path.stem}.html").write_text(page)
 
-    table = build / "grades.csv"
-    columns = ["student", *[f"{n}:{g}" for n, g in checks], "total", "max"]
-    with table.open("w", newline="") as handle:
+    columns = ["student", *[f"{n}:{g}" for n, g, _ in checks], "total", "max"]
+    with (build / "grades.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-    return table
+    with (build / "flags.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["student", "notebook", "flag"])
+        writer.writerows(flags)
 
 
 def main(argv: list[str]) -> int:
@@ -240,7 +492,12 @@ def main(argv: list[str]) -> int:
     grader = sub.add_parser("grade", help="grade a folder of submissions")
     grader.add_argument("submissions", type=Path)
     grader.add_argument("--out", type=Path, default=ROOT / "build")
-    grader.add_argument("--timeout", type=int, default=60, help="seconds per notebook cell")
+    grader.add_argument(
+        "--timeout", type=float, default=10, help="seconds per solution cell (default 10)"
+    )
+    grader.add_argument("--jobs", type=int, default=None, help="students graded at once")
+    grader.add_argument("--seed", type=int, default=None, help="seed of the hidden cases")
+    grader.add_argument("--fresh", action="store_true", help="grade everyone again")
     args = parser.parse_args(argv)
     if args.command == "student-version":
         for path in student_version(args.build.resolve(), args.out.resolve()):
@@ -248,9 +505,24 @@ def main(argv: list[str]) -> int:
         return 0
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder of student folders")
-    table = grade(args.submissions.resolve(), args.out.resolve(), args.timeout)
-    print(f"==> {table}\n==> {args.out / 'feedback'}/<student>/feedback.txt")
-    print(table.read_text(), end="")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    if args.timeout <= 0:
+        parser.error("--timeout must be a positive number of seconds")
+    summary = grade(
+        args.submissions.resolve(),
+        args.out.resolve(),
+        args.timeout,
+        args.jobs,
+        args.seed,
+        args.fresh,
+    )
+    print(
+        f"==> {summary.table} ({summary.graded} graded, {summary.reused} kept from before, "
+        f"{summary.seconds:.1f} s)\n==> {args.out / 'feedback'}/<student>/feedback.txt\n"
+        f"==> {args.out / 'flags.csv'} (for the teacher: solutions that call the library)"
+    )
+    print(summary.table.read_text(), end="")
     return 0
 
 

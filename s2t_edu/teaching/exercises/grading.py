@@ -41,7 +41,7 @@ from pathlib import Path
 from s2t_edu.teaching.exercises.checks import CHECKS, EXERCISES
 from s2t_edu.teaching.exercises.concepts import judge_concept
 from s2t_edu.teaching.exercises.result import CheckResult
-from s2t_edu.teaching.exercises.runner import Outcome, judge
+from s2t_edu.teaching.exercises.runner import PROCESS_ENDED, Outcome, judge
 from s2t_edu.teaching.exercises.sandbox import HEADER, MAX_MESSAGE, send
 from s2t_edu.teaching.exercises.values import brief
 
@@ -126,6 +126,13 @@ class StudentProcess:
 
     def __init__(self, pid: int, sock: socket.socket):
         self.pid, self.sock, self.alive = pid, sock, True
+        self.zygote: Zygote | None = None  # it dies with its zygote (PR_SET_PDEATHSIG)
+
+    def usable(self) -> bool:
+        """Alive, and so is its zygote: a student may have killed the zygote in a call."""
+        if self.alive and self.zygote is not None and not self.zygote.alive():
+            self.kill()
+        return self.alive
 
     def request(self, message: dict, seconds: float) -> dict:
         if not self.alive:
@@ -224,6 +231,7 @@ class Zygote:
             ours.close()
             raise StudentGone("the zygote has ended")
         process = StudentProcess(json.loads(reply)["pid"], ours)
+        process.zygote = self
         try:
             ready = _receive_within(ours, 30)
         except (OSError, TimeoutError):
@@ -399,7 +407,7 @@ class NotebookRun:
         self.process: StudentProcess | None = None
 
     def live(self) -> StudentProcess:
-        while self.process is None or not self.process.alive:
+        while self.process is None or not self.process.usable():
             with self.grader.timed("start a student process"):
                 self.process = self.grader.fork()
             for cell_id, source in self.cells:
@@ -626,7 +634,7 @@ class Grader:
                 break
             except StudentGone:
                 text = "the process ended during the call (os._exit, exit() or a crash)"
-                got.append(Outcome(error=text, error_type="ProcessEnded"))
+                got.append(Outcome(error=text, error_type=PROCESS_ENDED))
                 break
             if got[-1].error_type == "NotImplementedError":
                 break
@@ -634,10 +642,20 @@ class Grader:
             return judge(exercise, self.seed, got, practice=False)
 
     def ask(self, run: NotebookRun, message: dict, seconds: float) -> dict:
-        """One request to the student's process (started first if it is not running)."""
-        process = run.live()
-        with self.timed("call the student's functions"):
-            return process.request(message, seconds)
+        """One request to the student's process (started first if it is not running).
+
+        A process that has ended before a request other than a call (what an earlier call did
+        to it, e.g. killing its zygote) is started again once: only a call can fail a check.
+        """
+        for attempt in (1, 2):
+            process = run.live()
+            try:
+                with self.timed("call the student's functions"):
+                    return process.request(message, seconds)
+            except StudentGone:
+                if message["op"] == "call" or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def why_missing(run: NotebookRun) -> str:

@@ -31,6 +31,7 @@ from s2t_edu.teaching.exercises.result import CheckResult
 from s2t_edu.teaching.exercises.values import describe, round_trip, short
 
 SECONDS_PER_CASE = 2.0
+PROCESS_ENDED = "ProcessEnded"  # grading: the student's process ended during a call
 HERE = Path(__file__).resolve().parent
 
 
@@ -328,6 +329,11 @@ def diagnose(exercise, seed, got, verdicts, failing) -> tuple[str, str]:
         names = sorted({n for i in mutated for n in verdicts[i].message.split(", ")})
         return "changes its input", f"{exercise.mutation_hint} (changed: {', '.join(names)})"
     errors = [i for i in failing if kinds[i] == "error"]
+    if any(got[i].error_type == PROCESS_ENDED for i in errors):
+        return "ends the process", (
+            "your function ended the Python process it ran in (os._exit, sys.exit, a kill, or a "
+            "crash inside native code): return a value instead"
+        )
     if errors:
         return "crashes", f"your function raised {got[errors[0]].error}"
     return "", "compare your output with what the exercise asks on the failing case below"
@@ -374,6 +380,8 @@ def describe_case(exercise, case: dict, want: Outcome, have: Outcome, practice: 
     inputs = "\n".join(f"  {name} = {show_input(value)}" for name, value in case.items())
     if have.timed_out:
         got = f"did not return within {exercise.seconds_per_case:g} s"
+    elif have.error_type == PROCESS_ENDED:
+        got = "ended the process during the call"
     elif have.error:
         got = f"raised {have.error}"
     elif have.value is None:
