@@ -31,6 +31,7 @@ import s2t_edu.training.finetune as finetune
 from s2t_edu import S2TEduError
 from s2t_edu.training.distributed import (
     check_batch_size,
+    check_mixed_precision,
     output_dir_lock,
     share_of_batch,
     token_mean_over_processes,
@@ -477,3 +478,13 @@ def test_one_run_per_output_dir(tmp_path):
                 pass
     with output_dir_lock(tmp_path, wait=0.3):  # released: the next run gets it at once
         pass
+
+
+def test_an_accelerate_mixed_precision_other_than_precision_is_refused(monkeypatch):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    with pytest.raises(S2TEduError, match="mixed_precision fp16, this run for --precision fp32"):
+        check_mixed_precision("fp32")
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    check_mixed_precision("bf16")  # the same autocast: nothing to refuse
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "no")
+    check_mixed_precision("bf16")
