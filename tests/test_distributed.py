@@ -322,19 +322,22 @@ def _alive(pid: int) -> bool:
     return not (status.exists() and status.read_text().split()[2] == "Z")
 
 
-def _start_and_kill(lab, command, out, trace):
-    """Start ``command``, SIGKILL it once a checkpoint exists (steps slowed to 0.3 s)."""
-    child = subprocess.Popen(
-        command, env=_env(lab, trace, delay=0.3), cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+def _start_and_kill(lab, command, out, trace) -> Path:
+    """Start ``command``, SIGKILL it once a checkpoint exists (steps slowed to 0.3 s); the file
+    that collects its output (and that of processes outliving it)."""
+    log = trace / "output.txt"
+    trace.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as output:  # a file, not a pipe: nobody reads a pipe while it runs
+        child = subprocess.Popen(
+            command, env=_env(lab, trace, delay=0.3), cwd=ROOT, stdout=output, stderr=output
+        )
     deadline = time.monotonic() + TIMEOUT
     while finetune.latest_checkpoint(out) is None and time.monotonic() < deadline:
-        assert child.poll() is None, child.communicate()[1][-3000:]
+        assert child.poll() is None, log.read_text()[-3000:]
         time.sleep(0.05)
     child.send_signal(signal.SIGKILL)
     child.wait()
-    return child
+    return log
 
 
 def test_kill_9_of_the_launcher_then_the_same_command_resumes(lab):
@@ -346,14 +349,15 @@ def test_kill_9_of_the_launcher_then_the_same_command_resumes(lab):
 
     out, trace = lab["root"] / "killed", lab["root"] / "trace-killed"
     command = _launch_command(_args(models, out, *RESUME))
-    _start_and_kill(lab, command, out, trace)
+    log = _start_and_kill(lab, command, out, trace)
     workers = [int(p.name.split("-")[2].removesuffix(".txt")) for p in trace.glob("trace-[01]-*")]
     assert len(workers) == 2
-    stopped_at = finetune.latest_checkpoint(out).name
-    assert not (out / "final_metrics.json").exists() and stopped_at != "step-000020"
     # torchrun's workers live in sessions of their own: a killed launcher does not take them
     # along. They notice it is gone and stop by themselves within a step.
     assert not _wait_for_exit(workers, 60), "workers outlived their launcher"
+    assert log.read_text().count("the launcher of this run is gone") == 2
+    stopped_at = finetune.latest_checkpoint(out).name
+    assert not (out / "final_metrics.json").exists() and stopped_at != "step-000020"
 
     again = subprocess.run(
         command, env=_env(lab), cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT
