@@ -142,7 +142,7 @@ def check_sample_mask(encoder_config: PreTrainedConfig, attention_mask) -> torch
             "pass at least one clip",
             seen=tuple(attention_mask.shape),
         )
-    if not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+    if not _only_zeros_and_ones(attention_mask):
         raise S2TEduError(
             "attention_mask must hold only 1 (real audio) and 0 (padding)",
             "pass the mask the feature extractor returned; build one by hand as "
@@ -168,3 +168,12 @@ def check_sample_mask(encoder_config: PreTrainedConfig, attention_mask) -> torch
             seen=input_lengths[too_short[:5]].tolist(),
         )
     return attention_mask.long()
+
+
+def _only_zeros_and_ones(mask: torch.Tensor) -> bool:
+    if mask.dtype == torch.bool:
+        return True
+    if mask.is_floating_point():
+        return bool(((mask == 0) | (mask == 1)).all())
+    low, high = torch.aminmax(mask)  # integer masks, the usual case: one pass
+    return int(low) >= 0 and int(high) <= 1

@@ -52,14 +52,14 @@ def check_labels(labels) -> torch.LongTensor:
             "pass at least one sentence; every target ends with EOS, so it has at least one token",
             seen=tuple(labels.shape),
         )
-    negative = labels[(labels < 0) & (labels != IGNORE_INDEX)]
-    if negative.numel():
+    negative = (labels < 0) & (labels != IGNORE_INDEX)
+    if bool(negative.any()):
         raise S2TEduError(
             f"labels contain negative ids; the only negative label allowed is {IGNORE_INDEX} "
             "(ignored by the loss)",
             f"mark padding with {IGNORE_INDEX} (s2t_edu.pad_to_ignore_index) and take every other "
             "id from the tokenizer",
-            seen=negative.unique()[:5].tolist(),
+            seen=labels[negative].unique()[:5].tolist(),
         )
     return labels.long()
 
