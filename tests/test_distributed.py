@@ -131,7 +131,10 @@ def _args(models, out, *extra):
 
 
 PARITY = ["--steps", "14", "--eval-every", "7", "--save-every", "7"]
-RESUME = ["--steps", "20", "--eval-every", "10", "--save-every", "4", "--no-save-model"]
+# The GPU profile's code path, on CPU: encoder trained too, bf16 autocast, length-grouped
+# batches, 2 data-loader workers per process.
+RESUME = ["--steps", "20", "--eval-every", "10", "--save-every", "4", "--no-save-model",
+          "--end-to-end", "--group-by-length", "--precision", "bf16", "--workers", "2"]  # fmt: skip
 
 
 def _env(lab, trace: Path | None = None, delay: float = 0.0) -> dict:
@@ -342,7 +345,8 @@ def _start_and_kill(lab, command, out, trace) -> Path:
 
 def test_kill_9_of_the_launcher_then_the_same_command_resumes(lab):
     """Bitwise the uninterrupted 2-process run's weights, with dropout on: each process's own
-    random state is saved (they differ: each drew masks for its own clips) and comes back."""
+    random state is saved (they differ: each drew masks for its own clips) and comes back. Run
+    with the GPU profile's settings, so DDP also averages the encoder's gradients."""
     models = lab["dropout"]
     reference = _launch(lab, _args(models, lab["root"] / "uninterrupted", *RESUME))
     assert reference.returncode == 0, reference.stderr[-3000:]
@@ -369,6 +373,7 @@ def test_kill_9_of_the_launcher_then_the_same_command_resumes(lab):
     assert a["model"].keys() == b["model"].keys()
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), stopped_at
     assert [r["step"] for r in b["history"]] == list(range(1, 21))
+    assert any(k.startswith("encoder.layers.") for k in b["model"])  # trained end to end
 
 
 def test_a_one_process_run_resumes_with_two(lab, one_process):
