@@ -4,8 +4,8 @@ Every launched run starts `python -m s2t_edu.finetune` twice through accelerate 
 the tiny corpus with tiny models, in a cache folder of this module's own (so the encoder cache
 is built inside the traced run). A `sitecustomize` put on PYTHONPATH records, per process,
 every file written or read (Python's audit hooks: no monkeypatching of the code under test)
-and the clips each process trained on (the library's DEBUG log of
-`s2t_edu.training.distributed`); it can also slow every step down so a kill lands mid-run.
+and the clips each process trained on and scored (the library's DEBUG log); it can also slow
+every step down so a kill lands mid-run.
 
 Why `--multi_gpu` and not `--cpu`: without MPI, `accelerate launch --cpu --num_processes 2`
 runs the script once (one process; s2t_edu refuses that, tested below), while `--multi_gpu`
@@ -85,9 +85,9 @@ if _dir:
             os.write(_fd, f"log\\t{record.getMessage()}\\n".encode())
             time.sleep(float(os.environ.get("S2T_EDU_TRACE_STEP_DELAY", "0")))
 
-    _log = logging.getLogger("s2t_edu.training.distributed")
-    _log.setLevel(logging.DEBUG)
-    _log.addHandler(_Steps())
+    for _name in ("s2t_edu.training.distributed", "s2t_edu.training.loop"):
+        logging.getLogger(_name).setLevel(logging.DEBUG)
+        logging.getLogger(_name).addHandler(_Steps())
 """
 
 
@@ -291,7 +291,7 @@ def test_each_clip_is_seen_once_per_epoch_across_processes(two_processes):
     shares = {}
     for rank, records in traces.items():
         for kind, message in records:
-            if kind == "log":
+            if kind == "log" and message.startswith("step "):
                 _, step, _, process, _, clips = message.split(" ", 5)
                 assert int(process) == rank
                 shares[int(step), rank] = json.loads(clips)
@@ -305,6 +305,23 @@ def test_each_clip_is_seen_once_per_epoch_across_processes(two_processes):
     assert order == [i for b in batch_order(40, 6, seed=0, steps=14) for i in b]
     assert sorted(order[:40]) == sorted(order[40:80]) == list(range(40))
     assert len(set(order[80:])) == 4  # the third epoch has begun, no clip twice
+
+
+def test_every_process_scores_its_share_of_each_evaluation(two_processes):
+    """Validation at steps 7 and 14, then test and unseen-voice test: each time, 8 clips in
+    batches of 2, process r taking batches r, r+2: the two shares make the whole set."""
+    _, traces = two_processes
+    shares = {
+        rank: [
+            json.loads(message.split(" scores clips ")[1].split(" of ")[0])
+            for kind, message in records
+            if kind == "log" and message.startswith("evaluate: ")
+        ]
+        for rank, records in traces.items()
+    }
+    assert len(shares[0]) == len(shares[1]) == 4
+    for mine, theirs in zip(shares[0], shares[1], strict=True):
+        assert mine == [0, 1, 4, 5] and theirs == [2, 3, 6, 7]
 
 
 def _wait_for_exit(pids, seconds):

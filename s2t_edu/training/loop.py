@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,8 @@ from s2t_edu.errors import S2TEduError
 from s2t_edu.labels import IGNORE_INDEX, shift_tokens_right
 from s2t_edu.loss import seq2seq_loss
 from s2t_edu.metrics import wer
+
+log = logging.getLogger(__name__)
 
 
 def set_seed(seed: int) -> None:
@@ -240,7 +243,14 @@ def evaluate(
     model.eval()
     rank, processes = shard
     scored = []  # (first row, loss x rows, references, hypotheses) of each batch scored here
-    for start in range(0, len(dataset), batch_size)[rank::processes]:
+    starts = range(0, len(dataset), batch_size)[rank::processes]
+    log.debug(
+        "evaluate: process %d scores clips %s of %d",
+        rank,
+        [i for s in starts for i in range(s, min(s + batch_size, len(dataset)))],
+        len(dataset),
+    )
+    for start in starts:
         rows = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         batch = to_device(collator(rows), device)
         loss = loss_fn(model, batch).item() * len(rows) if loss_fn is not None else 0.0
