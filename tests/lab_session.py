@@ -1,4 +1,5 @@
-"""Start the README's `make lab` the way a learner does, wait for the server, stop it.
+"""Start the README's `make lab` the way a learner does, wait for the server, stop it; and
+drive a notebook in it through JupyterLab's menus (Playwright pages).
 
 Used by tests/test_lab.py and benchmarks/first_output.py. The server gets its own port and token
 (`JUPYTER_PORT`, `JUPYTER_TOKEN`: Jupyter reads both from the environment) and its own Jupyter
@@ -152,3 +153,55 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+# --- in the browser (a Playwright page; the lab started with expose_app_in_browser) --------
+
+
+def open_notebook(browser, url):
+    """A new page on a notebook URL, once the notebook shows and its kernel is idle; returns
+    (page, list that collects the page's JavaScript errors)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.goto(url)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    page.wait_for_function(
+        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
+        "?.status === 'idle'",
+        timeout=120_000,
+    )
+    return page, problems
+
+
+def menu(page, menu, item):
+    """Click a JupyterLab menu item, as a learner would."""
+    page.locator(".lm-MenuBar-itemLabel").get_by_text(menu, exact=True).click()
+    page.locator(".lm-Menu-itemLabel").get_by_text(item, exact=True).click()
+
+
+NOTEBOOK_STATE = """() => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  const code = panel.context.model.toJSON().cells.filter(c => c.cell_type === 'code');
+  return {
+    kernel: panel.sessionContext.session?.kernel?.status,
+    executed: code.filter(c => c.execution_count !== null).length,
+    code: code.length,
+    outputs: code.map(c => c.outputs),
+  };
+}"""
+
+
+def clear_and_run_all(page, timeout_ms: float = 240_000) -> dict:
+    """Edit > Clear Outputs of All Cells, then Run > Run All Cells; wait until every code cell
+    has run and the kernel is idle. Returns the notebook model's state."""
+    menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function(f"() => ({NOTEBOOK_STATE})().executed === 0")
+    menu(page, "Run", "Run All Cells")
+    page.wait_for_function(
+        f"() => {{ const s = ({NOTEBOOK_STATE})(); "
+        "return s.executed === s.code && s.kernel === 'idle'; }",
+        timeout=timeout_ms,
+        polling=1000,
+    )
+    return page.evaluate(NOTEBOOK_STATE)

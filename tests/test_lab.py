@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from chromium import chromium_browser
-from lab_session import ROOT, running_lab
+from lab_session import ROOT, clear_and_run_all, open_notebook, running_lab
 
 from s2t_edu.teaching import widgets
 
@@ -42,7 +42,6 @@ TEST_SETTINGS = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
 }
 TEST_LAB_ARGS = "--no-browser --LabApp.expose_app_in_browser=True"
-RUN_ALL_TIMEOUT_MS = 240_000
 
 
 def _digest(path: Path) -> str:
@@ -165,53 +164,6 @@ def course_lab(tmp_path_factory):
     assert {path: _digest(path) for path in before} == before, "the lab rewrote a notebook"
 
 
-def _open_notebook(browser, url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.goto(url)
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
-    page.wait_for_function(
-        "() => window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel"
-        "?.status === 'idle'",
-        timeout=120_000,
-    )
-    return page, problems
-
-
-def _menu(page, menu, item):
-    """Click a JupyterLab menu item, as a learner would."""
-    page.locator(".lm-MenuBar-itemLabel").get_by_text(menu, exact=True).click()
-    page.locator(".lm-Menu-itemLabel").get_by_text(item, exact=True).click()
-
-
-NOTEBOOK_STATE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const code = panel.context.model.toJSON().cells.filter(c => c.cell_type === 'code');
-  return {
-    kernel: panel.sessionContext.session?.kernel?.status,
-    executed: code.filter(c => c.execution_count !== null).length,
-    code: code.length,
-    outputs: code.map(c => c.outputs),
-  };
-}"""
-
-
-def _clear_and_run_all(page) -> dict:
-    """Edit > Clear Outputs of All Cells, then Run > Run All Cells; wait until every code cell
-    has run and the kernel is idle. Returns the notebook model's state."""
-    _menu(page, "Edit", "Clear Outputs of All Cells")
-    page.wait_for_function(f"() => ({NOTEBOOK_STATE})().executed === 0")
-    _menu(page, "Run", "Run All Cells")
-    page.wait_for_function(
-        f"() => {{ const s = ({NOTEBOOK_STATE})(); "
-        "return s.executed === s.code && s.kernel === 'idle'; }",
-        timeout=RUN_ALL_TIMEOUT_MS,
-        polling=1000,
-    )
-    return page.evaluate(NOTEBOOK_STATE)
-
-
 def _stored_figures(path: Path) -> int:
     notebook = nbformat.read(path, as_version=4)
     return sum(
@@ -240,9 +192,9 @@ def _check_ran_cleanly(page, state: dict, path: Path) -> None:
 def test_chapter_1_runs_in_jupyterlab(browser, course_lab):
     """The default page is chapter 1; it runs through the menus without an error; every figure
     is drawn; no nbgrader tools and no news pop-up are in sight."""
-    page, problems = _open_notebook(browser, f"{course_lab.url}/?token={course_lab.token}")
+    page, problems = open_notebook(browser, f"{course_lab.url}/?token={course_lab.token}")
     assert page.url.split("?")[0].endswith("/lab/tree/01_random_init.ipynb")
-    state = _clear_and_run_all(page)
+    state = clear_and_run_all(page)
     _check_ran_cleanly(page, state, CHAPTER_1)
     page.locator(".jp-OutputArea-output img").first.scroll_into_view_if_needed()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -260,8 +212,8 @@ def test_chapter_1_runs_in_jupyterlab(browser, course_lab):
 @pytest.mark.slow
 def test_chapter_2_length_calculator_reacts_to_its_slider(browser, course_lab):
     url = f"{course_lab.url}/lab/tree/{CHAPTER_2.name}?token={course_lab.token}"
-    page, problems = _open_notebook(browser, url)
-    state = _clear_and_run_all(page)
+    page, problems = open_notebook(browser, url)
+    state = clear_and_run_all(page)
     _check_ran_cleanly(page, state, CHAPTER_2)
     calculator = page.locator(".widget-vbox", has=page.locator(".widget-slider")).first
     calculator.scroll_into_view_if_needed()
