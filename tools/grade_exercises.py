@@ -13,19 +13,22 @@ outputs are cleared, and the notebooks land in ``build/student/``.
     SUBMISSIONS/alice/ex1_building_the_model.ipynb
     SUBMISSIONS/bob/ex1_building_the_model.ipynb ...
 
-Each student's solution cells run in a process of their own (s2t_edu/teaching/exercises/
-grading.py): the checks, the cases' expected answers and the time limits live in the grader,
-so nothing a solution cell patches can change a grade. ``--jobs`` students are graded at once
-(default: the number of cores). Each result is written to ``build/graded/<student>.json`` as
-soon as it is ready: an interrupted run keeps what it graded, and the same command grades the
-rest (a student whose notebooks changed is graded again; ``--fresh`` grades everyone again).
-At the end it writes
+Each student's cells (the teacher's set-up cell, then the solution cells and any cell the
+student added) run in a process of their own, forked from one that has torch and transformers
+imported (s2t_edu/teaching/exercises/grading.py); the checks, the cases' expected answers and
+the time limits live in the grader, so nothing a student's cell patches can change a grade.
+``--timeout`` stops a cell of the student's (default 10 s; a call of their function is
+stopped after 2 s). ``--jobs`` students are graded at once (default: the number of cores).
+Each result is written to ``build/graded/<student>.json`` as soon as it is ready: an
+interrupted run (Ctrl-C) keeps what it graded, and the same command grades the rest (a student
+whose notebooks changed is graded again; ``--fresh`` grades everyone again). At the end it
+writes
 
 * ``build/grades.csv``: one row per student, one column per graded cell (points), total, max;
 * ``build/feedback/<student>/``: ``feedback.txt`` with every exercise's result and hint, and
   one HTML page per notebook;
-* ``build/flags.csv``, for the teacher only: solution cells that import or call the library
-  function they re-implement (flagged, never failed).
+* ``build/flags.csv``, for the teacher only: cells that import or call the library function
+  they re-implement, or read the checker's own objects (flagged, never failed).
 
 The grading seed draws the hidden cases; students practise on other cases and never see it.
 It is kept in ``build/grading-seed`` (made at random on first use; ``--seed`` sets it).
@@ -37,7 +40,6 @@ import argparse
 import csv
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import secrets
@@ -45,8 +47,7 @@ import shutil
 import subprocess
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,46 +202,27 @@ class Summary:
     reused: int
     jobs: int
     seconds: float
-    worker_starts: list[dict[str, float]] = field(default_factory=list)  # seconds per stage
+    start_seconds: dict[str, float] = field(default_factory=dict)  # the grader's start, by stage
     student_seconds: dict[str, float] = field(default_factory=dict)
     stages: dict[str, float] = field(default_factory=dict)  # summed over the students graded
 
 
-_GRADER = None
-_WORKER_START: dict[str, float] = {}
-_START_ERROR = ""  # the traceback of a worker that could not start
-WORKER_FAILED = "the grader itself failed (no student's code was involved):\n"
+def start_grader(settings: Settings, jobs: int):
+    """Imports, the zygotes, the grading seed's cases -- once per run; (grader, seconds by stage)."""
+    started = time.perf_counter()
+    import torch
 
+    torch.set_num_threads(1)  # the students' processes run side by side on the cores
+    from s2t_edu.teaching.exercises.grading import Grader, Limits
 
-def _start_worker(seed: int, cell_seconds: float) -> None:
-    """A worker process: imports, the zygote, the grading seed's cases -- once."""
-    global _GRADER, _WORKER_START, _START_ERROR
-    import atexit
-    import traceback
-
+    grader = Grader(settings.seed, Limits(cell_seconds=settings.cell_seconds), EXERCISES)
+    seconds = {"import torch, transformers and the checks": time.perf_counter() - started}
     try:
-        started = time.perf_counter()
-        import torch
-
-        torch.set_num_threads(1)
-        from s2t_edu.teaching.exercises.grading import Grader, Limits
-
-        _GRADER = Grader(seed, Limits(cell_seconds=cell_seconds), EXERCISES)
-        atexit.register(_GRADER.close)
-        _WORKER_START = {"import torch, transformers and the checks": time.perf_counter() - started}
-        _WORKER_START.update(_GRADER.warm_up())
-    except Exception:  # reported by _grade_one: a pool's initializer cannot say why it failed
-        _START_ERROR = traceback.format_exc()
-
-
-def _grade_one(folder: str) -> dict:
-    global _WORKER_START
-    if _START_ERROR:
-        raise RuntimeError(WORKER_FAILED + _START_ERROR)
-    result = _GRADER.grade_student(Path(folder))
-    result["worker"], result["worker_start"] = os.getpid(), _WORKER_START
-    _WORKER_START = {}  # reported once per worker
-    return result
+        seconds.update(grader.warm_up(zygotes=jobs))
+    except BaseException:
+        grader.close()
+        raise
+    return grader, seconds
 
 
 class Progress:
@@ -291,13 +273,18 @@ def grade(
     fresh: bool = False,
     quiet: bool = False,
 ) -> Summary:
-    """Grade every student folder of ``submissions``; return what was done (and the CSV's path)."""
+    """Grade every student folder of ``submissions``; return what was done (and the CSV's path).
+
+    One grader process; ``jobs`` students are graded at once, each by a thread that waits on
+    that student's own processes (where the time goes: their code, their time limits).
+    """
     started = time.perf_counter()
     settings = Settings(grading_seed(build, seed), float(timeout), jobs or default_jobs())
     results_dir = build / "graded"
     run_file = results_dir / "run.json"
     fingerprint = settings.fingerprint()
-    if fresh or not run_file.exists() or json.loads(run_file.read_text()) != {"key": fingerprint}:
+    stored_key = json.loads(run_file.read_text()).get("key") if run_file.exists() else None
+    if fresh or stored_key != fingerprint:
         shutil.rmtree(results_dir, ignore_errors=True)
     results_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_file, {"key": fingerprint})
@@ -316,14 +303,14 @@ def grade(
     reused = len(results)
     maximum = sum(points for _, _, points in graded_cells())
     progress = Progress(len(folders), reused, stream=open(os.devnull, "w") if quiet else None)
+    jobs = min(settings.jobs, max(len(todo), 1))
     if not quiet:
         print(
-            f"==> Grading {len(todo)} students ({reused} already graded) with "
-            f"{min(settings.jobs, max(len(todo), 1))} jobs; solution cells stopped after "
-            f"{settings.cell_seconds:g} s",
+            f"==> Grading {len(todo)} students ({reused} already graded), {jobs} at once; each "
+            f"cell of theirs stopped after {settings.cell_seconds:g} s",
             file=sys.stderr,
         )
-    summary = Summary(build / "grades.csv", len(folders), 0, reused, settings.jobs, 0.0)
+    summary = Summary(build / "grades.csv", len(folders), 0, reused, jobs, 0.0)
 
     def keep(result: dict) -> None:
         result["submission"] = hashes[result["student"]]
@@ -331,78 +318,39 @@ def grade(
         results[result["student"]] = result
         summary.graded += 1
         summary.student_seconds[result["student"]] = result["seconds"]
-        if result.get("worker_start"):
-            summary.worker_starts.append(result["worker_start"])
         for stage, seconds in result.get("stages", {}).items():
             summary.stages[stage] = summary.stages.get(stage, 0.0) + seconds
         points = sum(c["points"] for nb in result["notebooks"].values() for c in nb["checks"])
         progress.update(result["student"], points, maximum, result["seconds"])
 
-    try:
-        if settings.jobs == 1 or len(todo) <= 1:
-            if todo:
-                _start_worker(settings.seed, settings.cell_seconds)
+    if todo:
+        grader, summary.start_seconds = start_grader(settings, jobs)
+        pool = ThreadPoolExecutor(jobs, thread_name_prefix="grading")
+        try:
+            futures = {pool.submit(grader.grade_student, folder): folder for folder in todo}
+            for future in as_completed(futures):
                 try:
-                    for folder in todo:
-                        keep(_grade_one(str(folder)))
-                finally:
-                    if _GRADER is not None:
-                        _GRADER.close()
-        else:
-            grade_in_parallel(todo, settings, keep)
-    except RuntimeError as error:
-        if not str(error).startswith(WORKER_FAILED):
-            raise
-        raise SystemExit(f"==> {error}") from None
-    except KeyboardInterrupt:
-        print(
-            f"\n==> Interrupted: {len(results)} of {len(folders)} students are graded and kept "
-            f"in {results_dir}; run the same command again to grade the rest.",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
+                    keep(future.result())
+                except Exception as error:  # the grader's own failure: say so, go on
+                    why = f"the grader failed ({type(error).__name__}: {error}); grade again"
+                    keep(not_gradable(futures[future].name, why))
+        except KeyboardInterrupt:
+            grader.close()  # ends every student's process: the threads return at once
+            pool.shutdown(wait=True, cancel_futures=True)
+            print(
+                f"\n==> Interrupted: {len(results)} of {len(folders)} students are graded and "
+                f"kept in {results_dir}; run the same command again to grade the rest.",
+                file=sys.stderr,
+            )
+            raise SystemExit(130) from None
+        finally:
+            grader.close()
+            pool.shutdown(wait=True)
+        write_json(run_file, {"key": fingerprint, "start_seconds": summary.start_seconds})
 
     write_reports(folders, results, build)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def grade_in_parallel(todo: list[Path], settings: Settings, keep) -> None:
-    """``settings.jobs`` worker processes grade the class. A student's code runs in processes
-    of its own, so a worker should never die; if one does, the students it was grading are
-    graded again, each alone in a fresh worker -- so the one whose code ends workers is found
-    and reported as not gradable (after two tries) while the others get their grades."""
-    attempts = {folder.name: 0 for folder in todo}
-    pending = list(todo)
-    context = multiprocessing.get_context("spawn")
-    while pending:
-        fresh = [folder for folder in pending if attempts[folder.name] == 0]
-        batch = fresh or pending[:1]
-        pending = [folder for folder in pending if folder not in batch]
-        pool = ProcessPoolExecutor(
-            min(settings.jobs, len(batch)),
-            context,
-            initializer=_start_worker,
-            initargs=(settings.seed, settings.cell_seconds),
-        )
-        futures = {pool.submit(_grade_one, str(folder)): folder for folder in batch}
-        try:
-            while futures:
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in done:
-                    folder = futures.pop(future)
-                    try:
-                        keep(future.result())
-                    except BrokenProcessPool:
-                        attempts[folder.name] += 1
-                        if attempts[folder.name] >= 2:
-                            keep(not_gradable(folder.name, "its code stopped the grading process"))
-                        else:
-                            pending.append(folder)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
 
 
 def not_gradable(student: str, why: str) -> dict:

@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -445,7 +446,13 @@ class NotebookRun:
 
 
 class Grader:
-    """Grades students one at a time: one zygote, the grading seed's cases computed once."""
+    """Grades students: the grading seed's cases computed once, one zygote per job.
+
+    ``grade_student`` may run in several threads at once (tools/grade_exercises.py --jobs):
+    the work that takes time happens in the students' processes, which run side by side. Each
+    thread forks its students from a zygote of its own, so a student who kills their zygote
+    ends no other student's process; each thread keeps its own timings.
+    """
 
     def __init__(self, seed: int, limits: Limits | None = None, teacher_dir: Path | None = None):
         self.seed, self.limits = seed, limits or Limits()
@@ -453,31 +460,54 @@ class Grader:
         self.assignments = {
             path.stem: read_assignment(path) for path in sorted(self.teacher_dir.glob("*.ipynb"))
         }
-        self._zygote: Zygote | None = None
         self._pickled: dict[str, bytes] = {}
-        self.stages: dict[str, float] = {}  # seconds per stage of the current student
+        self._lock = threading.Lock()  # the lists of zygotes
+        self._zygotes: list[Zygote] = []  # every zygote started, to close them all
+        self._idle: list[Zygote] = []  # started by warm_up, not yet taken by a thread
+        self._closed = False
+        self._local = threading.local()  # this thread's zygote and its student's timings
 
-    def warm_up(self) -> dict[str, float]:
-        """Start the zygote and draw every exercise's cases (and its mistakes' answers) while
-        it imports; return the seconds each took."""
+    @property
+    def stages(self) -> dict[str, float]:
+        if not hasattr(self._local, "stages"):
+            self._local.stages = {}
+        return self._local.stages
+
+    def warm_up(self, zygotes: int = 1) -> dict[str, float]:
+        """Start ``zygotes`` zygotes (one per job) and draw every exercise's cases (and the
+        reference's answers) while they import; return the seconds each took. The classic
+        mistakes' answers are computed when a student first needs them (most students pass
+        most exercises)."""
         started = time.perf_counter()
-        zygote = self.zygote()
+        self._idle = [self._new_zygote() for _ in range(zygotes)]
         for exercise in EXERCISES.values():
-            exercise.mistake_outcomes(self.seed)
             self.cases_pickle(exercise.name)
         drawn = time.perf_counter()
-        zygote.wait_until_ready()
+        for zygote in list(self._idle):
+            zygote.wait_until_ready()
         return {
             "draw the grading cases": drawn - started,
             "wait for the zygote": time.perf_counter() - drawn,
         }
 
-    def zygote(self) -> Zygote:
-        if self._zygote is None or not self._zygote.alive():
-            if self._zygote is not None:
-                self._zygote.close()
-            self._zygote = Zygote(self.limits)
-        return self._zygote
+    def _new_zygote(self) -> Zygote:
+        with self._lock:
+            if self._closed:
+                raise StudentGone("grading has stopped")
+            zygote = Zygote(self.limits)
+            self._zygotes.append(zygote)
+            return zygote
+
+    def _own_zygote(self) -> Zygote:
+        """This thread's zygote: one warm_up started, else a new one (also after a kill)."""
+        zygote = getattr(self._local, "zygote", None)
+        if zygote is None or not zygote.alive():
+            if zygote is not None:
+                zygote.close()
+            with self._lock:
+                zygote = self._idle.pop() if self._idle else None
+            self._local.zygote = zygote or self._new_zygote()
+        return self._local.zygote
 
     @contextmanager
     def timed(self, stage: str):
@@ -493,12 +523,15 @@ class Grader:
             self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - started
 
     def fork(self) -> StudentProcess:
+        if self._closed:
+            raise StudentGone("grading has stopped")
+        zygote = self._own_zygote()
         try:
-            return self.zygote().fork()
+            return zygote.fork()
         except StudentGone:  # a student killed the zygote: a new one, once
-            self._zygote.close()
-            self._zygote = None
-            return self.zygote().fork()
+            zygote.close()
+            self._local.zygote = self._new_zygote()
+            return self._local.zygote.fork()
 
     def cases_pickle(self, name: str) -> bytes:
         if name not in self._pickled:
@@ -507,15 +540,19 @@ class Grader:
         return self._pickled[name]
 
     def close(self) -> None:
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
+        """Stop: every zygote and student process ends (a thread waiting on one is released);
+        no new zygote is started."""
+        with self._lock:
+            self._closed = True
+            zygotes, self._zygotes, self._idle = self._zygotes, [], []
+        for zygote in zygotes:
+            zygote.close()
 
     # -- one student --------------------------------------------------------------------------
 
     def grade_student(self, folder: Path) -> dict:
         started = time.perf_counter()
-        self.stages = {}
+        self._local.stages = {}
         notebooks = {}
         for stem, assignment in self.assignments.items():
             path = folder / f"{stem}.ipynb"

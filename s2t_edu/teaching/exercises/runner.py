@@ -137,9 +137,15 @@ class Exercise:
         "your function never returned: a loop without an end? Make sure every loop stops"
     )
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
+    # grading judges students in several threads: each seed's answers are computed once
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def hidden(self, seed: int = PRACTICE_SEED) -> tuple[list[dict], list[Outcome]]:
         """The cases of ``seed`` and the reference's outcomes on them (computed once per seed)."""
+        with self._lock:
+            return self._hidden(seed)
+
+    def _hidden(self, seed: int) -> tuple[list[dict], list[Outcome]]:
         key = ("cases", seed)
         if key not in self._memo:
             cases = list(self.cases(seed))
@@ -156,13 +162,16 @@ class Exercise:
         return self._memo[("cases", seed)][2]
 
     def mistake_outcomes(self, seed: int = PRACTICE_SEED) -> list[tuple[Mistake, list[Outcome]]]:
-        key = ("mistakes", seed)
-        if key not in self._memo:
-            cases, _ = self.hidden(seed)
-            self._memo[key] = [
-                (m, [call(form, c, None) for c in cases]) for m in self.mistakes for form in m.forms
-            ]
-        return self._memo[key]
+        with self._lock:
+            key = ("mistakes", seed)
+            if key not in self._memo:
+                cases, _ = self.hidden(seed)
+                self._memo[key] = [
+                    (m, [call(form, c, None) for c in cases])
+                    for m in self.mistakes
+                    for form in m.forms
+                ]
+            return self._memo[key]
 
 
 def is_scalar(value) -> bool:

@@ -119,6 +119,7 @@ def _die_with_parent() -> None:
 def zygote(control_fd: int) -> None:
     """Preload, then fork a student process for every socket the grader hands over."""
     preload()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the grader's to handle
     control = socket.socket(fileno=control_fd)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps finished students
     _die_with_parent()
