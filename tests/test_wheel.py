@@ -1,8 +1,8 @@
 """The course installs anywhere: `python -m build` makes a wheel and an sdist with the right
-files, and the wheel, installed into a fresh virtual environment, runs chapter 1 (nbval, strict)
-and builds a speech corpus from a folder outside the repository, reading nothing from the
-checkout: the zoo's checkpoint, the sentence grammar, the espeak worker and every other data file
-come from the installed package.
+files, and the wheel, installed into a fresh virtual environment, runs chapter 1 and the first
+exercise (nbval, strict) and builds a speech corpus from a folder outside the repository,
+reading nothing from the checkout: the zoo's checkpoint, the sentence grammar, the espeak worker
+and every other data file come from the installed package.
 
 Kept quick and offline: the build uses this environment's setuptools (`--no-isolation`), and the
 scratch environment gets the wheel alone (`--no-deps --no-index`) and reads the pinned stack from
@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "s2t_edu"
 CHAPTER_1 = ROOT / "notebooks" / "01_random_init.ipynb"
+EXERCISE_1 = ROOT / "notebooks" / "exercises" / "ex1_building_the_model.ipynb"
 SANITIZE = ROOT / "notebooks" / "nbval_sanitize.cfg"
 
 # Installed into the scratch environment: records what touches the checkout (except .venv).
@@ -189,15 +190,16 @@ def test_the_audit_hook_sees_a_read_of_the_checkout(scratch_python, tmp_path):
 
 
 @pytest.mark.slow
-def test_chapter_1_runs_from_the_installed_wheel(scratch_python, tmp_path):
+@pytest.mark.parametrize("notebook", [CHAPTER_1, EXERCISE_1], ids=["chapter 1", "exercise 1"])
+def test_notebook_runs_from_the_installed_wheel(scratch_python, tmp_path, notebook):
     work = tmp_path / "course"
     work.mkdir()
-    for source in (CHAPTER_1, SANITIZE):
+    for source in (notebook, SANITIZE):
         (work / source.name).write_bytes(source.read_bytes())
     environment, log = _outside_the_repository(tmp_path, scratch_python)
     result = subprocess.run(
         [scratch_python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--nbval",
-         "--nbval-current-env", "--nbval-sanitize-with", SANITIZE.name, CHAPTER_1.name],
+         "--nbval-current-env", "--nbval-sanitize-with", SANITIZE.name, notebook.name],
         cwd=work, env=environment, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
