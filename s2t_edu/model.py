@@ -7,7 +7,7 @@ from its config, whichever the experiment needs::
     build_model("whisper-tiny.en", "minilm-l6", pretrained=PARTS)          # warm start
     build_model("whisper-tiny.en", "minilm-l6", pretrained=("encoder",))   # encoder only
 
-Names go through :func:`s2t_edu.pretrained.resolve` (zoo names offline, hub ids online).
+Names go through :func:`~s2t_edu.pretrained.zoo.resolve` (zoo names offline, hub ids online).
 Two traps are handled here once:
 
 - ``SpeechEncoderDecoderModel(config=...)`` and ``from_encoder_decoder_pretrained`` create the

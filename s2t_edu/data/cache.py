@@ -135,7 +135,7 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 def disk_full_error(what: str, directory: Path, needed: int | None, fix: str, written: int = 0):
-    """The :class:`S2TEduError` for a full disk: what needed room, how much, how much is free.
+    """The :class:`~s2t_edu.errors.S2TEduError` for a full disk: what needed room, how much, how much is free.
 
     ``needed`` is the size worked out beforehand; when it is unknown, ``written`` (what was on
     disk when it filled up) is a lower bound.
@@ -172,7 +172,8 @@ def build_once(
 
     ``build`` writes files into the empty directory it is given; it never sees ``target``.
     ``needed_bytes`` (the build's size, if known) is checked against the free space first. A
-    full disk during the build removes the half-built folder and raises :class:`S2TEduError`.
+    full disk during the build removes the half-built folder and raises
+    :class:`~s2t_edu.errors.S2TEduError`.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ class Candidate:
 
     @property
     def reason(self) -> str:
-        """The fate in words, e.g. "finished (eos): kept, length-normalised score -0.4213"."""
+        """The fate in words, e.g. ``finished (eos): kept, length-normalised score -0.4213``."""
         return REASONS[self.fate].format(ended=self.ended, normalised=self.normalised)
 
 

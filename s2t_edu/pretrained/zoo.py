@@ -15,7 +15,7 @@ notebook code works online too::
 Warm-starting a ``SpeechEncoderDecoderModel`` from these parts is
 ``s2t_edu.build_model(encoder_name, decoder_name, pretrained=("encoder", "decoder"))``, and
 loading a saved one back is ``s2t_edu.model.load_speech_encoder_decoder`` (Whisper needs care in
-both directions; see ``s2t_edu.model``). :func:`shorten_whisper_window` makes Whisper's encoder
+both directions; see ``s2t_edu.model``). :func:`~s2t_edu.pretrained.whisper.shorten_whisper_window` makes Whisper's encoder
 cheaper on CPU for short clips.
 """
 

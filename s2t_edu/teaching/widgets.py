@@ -1,7 +1,7 @@
 """An interactive length/mask calculator: seconds of audio and a conv stack -> encoder frames.
 
-The numbers always come from :func:`s2t_edu.encoder_output_lengths` and
-:func:`s2t_edu.encoder_attention_mask` on a real ``Wav2Vec2Config`` built from the sliders,
+The numbers always come from :func:`~s2t_edu.frames.encoder_output_lengths` and
+:func:`~s2t_edu.frames.encoder_attention_mask` on a real ``Wav2Vec2Config`` built from the sliders,
 so what you read is what the model computes. :func:`length_figure` draws the same picture
 without a kernel (for the book); :func:`length_calculator` adds the sliders (JupyterLab).
 """

@@ -133,7 +133,7 @@ class Settings:
 
     @property
     def trained(self) -> tuple[str, ...]:
-        """The parts whose weights change: cross-attention always, the encoder end to end only."""
+        """The parts whose weights change (cross-attention always, the encoder end to end only)."""
         return (("encoder",) if self.end_to_end else ()) + ("decoder", "cross_attention")
 
     def for_device(self, device: torch.device) -> Settings:
