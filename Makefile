@@ -21,7 +21,9 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanit
 .PHONY: help setup lab test lint notebooks book format clean-venv
 
 help:
-	@echo "make lab    - set up .venv if needed, then open the course in JupyterLab"
+	@echo "make lab    - set up .venv if needed, then open the course in JupyterLab (chapter 1 first)"
+	@echo "             TORCH_INDEX=https://download.pytorch.org/whl/cpu: the CPU build of torch"
+	@echo "             LAB_ARGS=\"--no-browser --port 8890\": options for jupyter lab"
 	@echo "make test   - set up .venv if needed, then run ruff and the whole test suite"
 	@echo "make book   - build the course website into book/_build/html (EXECUTE=1 re-runs notebooks)"
 	@echo "make notebooks - re-execute the notebooks (after changing s2t_edu/ or a notebook)"
