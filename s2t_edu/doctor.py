@@ -562,10 +562,12 @@ def _label_findings(model, labels) -> list[Finding]:
     pad, eos = getattr(config, "pad_token_id", None), getattr(config, "eos_token_id", None)
     start = getattr(config, "decoder_start_token_id", None)
     findings = []
+    counted = labels != IGNORE_INDEX  # the positions the loss counts ...
     if pad is not None and pad != eos and bool((labels == pad).any()):
         findings.append(Finding(Kind.PAD_IN_LABELS, {"pad": pad}))
+        counted &= labels != pad  # ... less padding the loss should not count (entry 12)
     if eos is not None:
-        last_real = _last_real_label(labels)
+        last_real = _last_real_label(labels, counted)
         if bool((last_real != eos).any()):
             rows = (last_real != eos).nonzero().flatten().tolist()
             findings.append(Finding(Kind.LABELS_WITHOUT_EOS, {"rows": rows[:5], "eos": eos}))
@@ -574,12 +576,11 @@ def _label_findings(model, labels) -> list[Finding]:
     limit = decoder_max_length(config.decoder)
     if limit is not None and labels.shape[1] > limit:
         findings.append(Finding(Kind.LABELS_TOO_LONG, {"length": labels.shape[1], "limit": limit}))
-    return findings + _generation_length_findings(model, labels)
+    return findings + _generation_length_findings(model, counted)
 
 
-def _last_real_label(labels: torch.Tensor) -> torch.Tensor:
-    """The last non -100 label of each row."""
-    counted = labels != IGNORE_INDEX
+def _last_real_label(labels: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """The last ``counted`` label of each row."""
     # cumsum stops growing after the last counted label; argmax returns its first (= that) position
     last_index = counted.long().cumsum(-1).argmax(-1)
     return labels.gather(1, last_index[:, None]).squeeze(1)
@@ -601,11 +602,11 @@ def generated_token_limit(generation_config) -> tuple[int, str]:
     return DEFAULT_NEW_TOKENS, "the model-agnostic default max_length"
 
 
-def _generation_length_findings(model, labels) -> list[Finding]:
+def _generation_length_findings(model, counted: torch.Tensor) -> list[Finding]:
     generation = getattr(model, "generation_config", None)
     if generation is None:
         return []
-    needed = int((labels != IGNORE_INDEX).sum(-1).max())
+    needed = int(counted.sum(-1).max())  # the longest target, EOS included
     limit, source = generated_token_limit(generation)
     if needed <= limit:
         return []

@@ -117,15 +117,17 @@ def load_report(outcome: Outcome) -> dict[str, list[str]]:
     (random) because the checkpoint did not have them; UNEXPECTED ones were in the checkpoint
     but the model has no place for them.
     """
-    rows: dict[str, list[str]] = {}
+    statuses = ("MISSING", "UNEXPECTED", "MISMATCH")
+    rows: dict[str, set[str]] = {status: set() for status in statuses}
     for message in outcome.log:
         if "LOAD REPORT" not in message:
             continue
         for line in message.splitlines():
             cells = [cell.strip() for cell in line.split("|")]
-            if len(cells) >= 2 and cells[1] in ("MISSING", "UNEXPECTED", "MISMATCH"):
-                rows.setdefault(cells[1], []).append(cells[0])
-    return rows
+            if len(cells) >= 2 and cells[1] in statuses:
+                rows[cells[1]].add(cells[0])
+    # sorted: transformers lists them in set order, which changes from run to run
+    return {status: sorted(keys) for status, keys in rows.items() if keys}
 
 
 # --- a four-clip task a tiny model learns in seconds ------------------------------------------
@@ -238,12 +240,18 @@ def train_briefly(
 
 @torch.no_grad()
 def transcripts(
-    model, audio: dict, tokenizer, *, skip_special_tokens: bool = True, **generate_kwargs
+    model,
+    audio: dict,
+    tokenizer,
+    *,
+    max_new_tokens: int = 32,
+    skip_special_tokens: bool = True,
+    **generate_kwargs,
 ) -> list[str]:
     """``model.generate`` on the audio, decoded. With ``skip_special_tokens=False`` the
     padding ``generate`` appends to finished rows is left out, the other special tokens shown."""
     inputs = {key: audio[key] for key in ("input_values", "attention_mask") if key in audio}
-    ids = model.generate(**inputs, **generate_kwargs)
+    ids = model.generate(**inputs, max_new_tokens=max_new_tokens, **generate_kwargs)
     if skip_special_tokens:
         return tokenizer.batch_decode(ids, skip_special_tokens=True)
     pad = tokenizer.pad_token_id
