@@ -4,8 +4,8 @@ The chapter shows every problem with the code a user would write. What it needs 
 lives here:
 
 - :func:`attempt` runs a call and keeps exactly what the user would see: the exception, the
-  warnings, and what transformers logged (its "LOAD REPORT" included), without printing paths
-  that differ between machines.
+  warnings, and what transformers logged, without printing paths that differ between machines
+  (``s2t_edu.teaching.load_report`` does the same for ``from_pretrained``'s LOAD REPORT).
 - :func:`tiny_task`: four clips of the course corpus and a word-level tokenizer for their
   sentences. A tiny random model (:meth:`TinyTask.model`) learns to transcribe them in about
   ten seconds of CPU (:func:`train_briefly`), so "generation never stops" or "every clip gets
@@ -108,26 +108,6 @@ def attempt(call: Callable, *args, **kwargs) -> Outcome:
         log=tuple(_ANSI.sub("", message) for message in handler.messages),
         printed=printed.getvalue(),
     )
-
-
-def load_report(outcome: Outcome) -> dict[str, list[str]]:
-    """The rows of transformers' LOAD REPORTs in ``outcome.log``, by status.
-
-    ``{"MISSING": [...], "UNEXPECTED": [...]}``: MISSING weights were *newly initialised*
-    (random) because the checkpoint did not have them; UNEXPECTED ones were in the checkpoint
-    but the model has no place for them.
-    """
-    statuses = ("MISSING", "UNEXPECTED", "MISMATCH")
-    rows: dict[str, set[str]] = {status: set() for status in statuses}
-    for message in outcome.log:
-        if "LOAD REPORT" not in message:
-            continue
-        for line in message.splitlines():
-            cells = [cell.strip() for cell in line.split("|")]
-            if len(cells) >= 2 and cells[1] in statuses:
-                rows[cells[1]].add(cells[0])
-    # sorted: transformers lists them in set order, which changes from run to run
-    return {status: sorted(keys) for status, keys in rows.items() if keys}
 
 
 # --- a four-clip task a tiny model learns in seconds ------------------------------------------
