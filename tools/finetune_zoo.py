@@ -63,7 +63,7 @@ def train_once(recipe: finetuned.Recipe, work: Path) -> dict:
     return finetuned.train(recipe, work)
 
 
-def record(recipe, final, history, scores, trained_path, assemble_seconds) -> dict:
+def record(recipe, final, history, scores, trained_path, assemble_seconds, note) -> dict:
     from s2t_edu.data.corpus import corpus_dir
 
     counts = CORPUS_SIZES[recipe.corpus]
@@ -97,6 +97,7 @@ def record(recipe, final, history, scores, trained_path, assemble_seconds) -> di
         },
         "scores": scores,
         "trained_file_bytes": trained_path.stat().st_size,
+        "total_params": sum(p.numel() for p in finetuned.starting_model(recipe)[0].parameters()),
         "trained_tensors_params": sum(
             t.numel() for t in finetuned.load_file(trained_path).values()
         ),
@@ -106,6 +107,7 @@ def record(recipe, final, history, scores, trained_path, assemble_seconds) -> di
         "python": platform.python_version(),
         "git": git_description(),
         "date": time.strftime("%Y-%m-%d"),
+        "note": note,
     }
 
 
@@ -175,6 +177,8 @@ def card(rec: dict) -> str:
             "strips accents (grün -> grun, schön -> schon), so the target spells umlauts ae, oe, "
             "ue and ß as ss.",
         ]
+    if rec.get("note"):
+        lines += ["", f"Note: {rec['note']}"]
     lines += [
         "",
         "## What is stored",
@@ -185,7 +189,8 @@ def card(rec: dict) -> str:
         "embeddings) are taken from their sources, which the repository and a pip package "
         "already ship: `resolve(name)` assembles the full float32 checkpoint into the s2t_edu "
         f"cache on first use ({rec['assemble_seconds']} s on 2 cores, with a progress bar) and "
-        "reuses it afterwards. The whole model in float16 would be about twice the size.",
+        f"reuses it afterwards. The whole model in float16 would take "
+        f"{rec['total_params'] * 2 / 1e6:.1f} MB.",
         "",
         "## Licence",
         "",
@@ -203,10 +208,21 @@ def main(argv=None) -> int:
     parser.add_argument("name", choices=sorted(finetuned.RECIPES))
     parser.add_argument("--work-dir", help="where the run trains (default: in the s2t_edu cache)")
     parser.add_argument("--train-only", action="store_true", help="stop after training")
+    parser.add_argument("--note", default="", help="what the card should say about this run")
+    parser.add_argument(
+        "--card-only", action="store_true", help="rewrite README.md from training.json (and --note)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     transformers.logging.set_verbosity_error()
     recipe = finetuned.recipe_of(args.name)
+    if args.card_only:
+        path = finetuned.CHECKPOINTS / recipe.name / "training.json"
+        rec = json.loads(path.read_text())
+        rec["note"] = args.note or rec.get("note", "")
+        path.write_text(json.dumps(rec, indent=1) + "\n")
+        (path.parent / "README.md").write_text(card(rec))
+        return 0
     work = Path(args.work_dir or cache_root() / "zoo-runs" / recipe.name)
 
     final = train_once(recipe, work)
@@ -230,7 +246,7 @@ def main(argv=None) -> int:
             split: finetuned.score(model, processor, list(corpus[split]), recipe)
             for split in SCORED_SPLITS
         }
-    rec = record(recipe, final, history, scores, trained_path, assemble_seconds)
+    rec = record(recipe, final, history, scores, trained_path, assemble_seconds, args.note)
     (destination / "training.json").write_text(json.dumps(rec, indent=1) + "\n")
     (destination / "README.md").write_text(card(rec))
     print(

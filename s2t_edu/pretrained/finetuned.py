@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
@@ -337,3 +339,34 @@ def score(model, processor, rows: list[dict], recipe: Recipe, batch_size: int = 
         {"reference": r, "output": h} for r, h in zip(references[:3], hypotheses[:3], strict=True)
     ]
     return result
+
+
+# ---------------------------------------------------------------- where the decoder listens
+@dataclass(frozen=True)
+class AttentionInSeconds:
+    """A cross-attention map with the audio's time on one axis, ready to draw."""
+
+    weights: np.ndarray  # (tokens, frames), averaged over heads; each row sums to 1
+    tokens: list[str]  # row i: the token predicted while looking there
+    seconds: np.ndarray  # (frames,): where each encoder frame starts in the clip
+
+
+def cross_attention_in_seconds(model, processor, row: dict, target_column: str, layer: int = -1):
+    """Teacher-forced cross-attention of one corpus row, with frame start times in seconds.
+
+    ``target_column``: ``"text"`` for the speech recogniser, ``"text_de_ascii"`` for the
+    translator (whose rows follow German word order while the frames follow the English audio).
+    The weights are ``s2t_edu.training.loop.cross_attention_map``'s; a wav2vec2 frame starts
+    every product-of-conv-strides samples (320: 20 ms at 16 kHz).
+    """
+    from s2t_edu.data.collator import SpeechSeq2SeqCollator
+    from s2t_edu.frames import conv_layers
+    from s2t_edu.training.loop import cross_attention_map
+
+    collator = SpeechSeq2SeqCollator(
+        processor.feature_extractor, processor.tokenizer, text_column=target_column
+    )
+    weights, tokens = cross_attention_map(model, collator([row]), processor.tokenizer, layer=layer)
+    hop = math.prod(stride for _, stride, _ in conv_layers(model.config.encoder))
+    seconds = np.arange(weights.shape[1]) * hop / processor.feature_extractor.sampling_rate
+    return AttentionInSeconds(weights, tokens, seconds)
