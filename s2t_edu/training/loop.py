@@ -20,17 +20,20 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
 from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
 from transformers.modeling_outputs import BaseModelOutput
+from transformers.utils import ModelOutput
 
 from s2t_edu.decoding import greedy_decode
 from s2t_edu.errors import S2TEduError
+from s2t_edu.inputs import check_decoder_inputs, check_encoder_inputs
 from s2t_edu.labels import IGNORE_INDEX, shift_tokens_right
 from s2t_edu.loss import seq2seq_loss
 from s2t_edu.metrics import wer
@@ -74,15 +77,42 @@ def freeze_encoder(model) -> None:
 
 def make_optimizer(model, lr: float = 3e-4, weight_decay: float = 0.0) -> torch.optim.AdamW:
     """AdamW over the trainable parameters, with Trainer's defaults (betas 0.9/0.999, eps 1e-8)."""
+    check_learning_rate(lr)
     trainable = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
 
 
 def make_schedule(optimizer, warmup_steps: int, total_steps: int | None):
     """Linear warm-up, then linear decay to 0 at ``total_steps`` (constant if that is unknown)."""
+    check_step_counts(warmup_steps, total_steps)
     if total_steps is None:  # a time budget: the number of steps is not known in advance
         return get_constant_schedule_with_warmup(optimizer, warmup_steps)
     return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
+
+
+def check_learning_rate(lr) -> None:
+    """A finite number > 0 (AdamW would raise a bare ``ValueError``; NaN would train nothing)."""
+    number = isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr)
+    if not (number and lr > 0):
+        raise S2TEduError("the learning rate must be a number > 0", "use e.g. lr=1e-3", seen=lr)
+
+
+def check_step_counts(warmup_steps, total_steps) -> None:
+    """A warm-up of >= 0 steps and a run of >= 1 step (``None``: a time budget ends it)."""
+    if not _whole_at_least(warmup_steps, 0):
+        raise S2TEduError(
+            "warmup_steps must be a whole number >= 0", "use e.g. warmup_steps=50", warmup_steps
+        )
+    if total_steps is not None and not _whole_at_least(total_steps, 1):
+        raise S2TEduError(
+            "the number of steps must be a whole number >= 1 (or None: a clock ends the run)",
+            "use e.g. steps=100",
+            total_steps,
+        )
+
+
+def _whole_at_least(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -124,8 +154,79 @@ def to_device(batch, device):
     return batch
 
 
+SPEECH_INPUTS = ("input_values", "input_features")  # wav2vec2-like encoders, Whisper
+
+
+def check_batch(model, batch) -> None:
+    """Raise a clear error for a batch the model cannot learn from, before the forward pass.
+
+    Unchecked, torch fails deep inside or not at all: a label outside the vocabulary is an
+    ``IndexError`` in the embedding, NaN audio a NaN loss, a mask shorter than the audio is
+    accepted. Checked: labels (and the decoder inputs made from them) against the decoder's
+    vocabulary, the audio (finite, the mask of its shape; ``s2t_edu.inputs``) or cached encoder
+    frames, one row of each per clip. Each check is one pass (a sum, an aminmax) over its
+    tensor, once per batch.
+    """
+    # Several processes: DistributedDataParallel wraps the model (its config is on .module).
+    model = getattr(model, "module", model)
+    keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+    if not isinstance(batch, Mapping) or "labels" not in batch:
+        raise S2TEduError(
+            "a training batch needs labels: the target token ids (padding -100)",
+            "make batches with s2t_edu's collator (SpeechSeq2SeqCollator), which adds them",
+            seen=f"batch keys {keys}",
+        )
+    if "encoder_outputs" in batch:
+        clips = _check_cached_frames(model, batch["encoder_outputs"])
+    else:
+        name = next((key for key in SPEECH_INPUTS if key in batch), None)
+        if name is None:
+            raise S2TEduError(
+                "the batch holds no audio: neither input_values, input_features nor "
+                "encoder_outputs",
+                "make batches with s2t_edu's collator (SpeechSeq2SeqCollator), which adds the "
+                "encoder's input",
+                seen=f"batch keys {keys}",
+            )
+        speech, _ = check_encoder_inputs(model, batch[name], batch.get("attention_mask"))
+        clips = speech.shape[0]
+    config = model.config
+    decoder_input_ids = shift_tokens_right(
+        batch["labels"], config.pad_token_id, config.decoder_start_token_id
+    )
+    check_decoder_inputs(model, decoder_input_ids, batch["labels"], clips)
+
+
+def _check_cached_frames(model, encoder_outputs) -> int:
+    """Cached encoder frames: a finite float tensor (clips, frames, encoder width); its clips."""
+    holder = isinstance(encoder_outputs, tuple | list | ModelOutput) and len(encoder_outputs)
+    frames = encoder_outputs[0] if holder else encoder_outputs  # (frames,) or BaseModelOutput
+    width = model.config.encoder.hidden_size
+    if not (
+        isinstance(frames, torch.Tensor)
+        and frames.is_floating_point()
+        and frames.dim() == 3
+        and frames.shape[-1] == width
+    ):
+        raise S2TEduError(
+            f"encoder_outputs must hold the encoder's frames: a float tensor (clips, frames, "
+            f"{width})",
+            "pass encoder_outputs=(model.encoder(inputs).last_hidden_state,), as "
+            "s2t_edu.training.encoder_cache's collator does",
+            seen=tuple(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__,
+        )
+    if not bool(torch.isfinite(frames.sum())) and not bool(torch.isfinite(frames).all()):
+        raise S2TEduError(
+            "the cached encoder frames contain NaN or infinite values",
+            "rebuild the cache from finite audio (s2t_edu.data.load_audio refuses NaN audio)",
+            seen=f"{int((~torch.isfinite(frames)).sum())} non-finite of {frames.numel()} values",
+        )
+    return frames.shape[0]
+
+
 def compute_loss(model, batch: dict, label_smoothing: float = 0.0) -> torch.Tensor:
     """Teacher-forced forward pass and the fp32 loss — what ``model(**batch).loss`` computes."""
+    check_batch(model, batch)  # ids in the vocabulary, finite audio, a mask of its shape
     inputs = {key: value for key, value in batch.items() if key != "labels"}
     labels = batch["labels"]
     # Several processes: the model arrives wrapped in DistributedDataParallel, which calls the
@@ -213,6 +314,20 @@ def transcribe(model, batch: dict, tokenizer, max_new_tokens: int = 32) -> list[
     return tokenizer.batch_decode(ids, skip_special_tokens=True)
 
 
+def check_eval_set(dataset, batch_size) -> None:
+    """Something to score, in batches of at least one clip (a mean over nothing is undefined)."""
+    if not _whole_at_least(batch_size, 1):
+        raise S2TEduError(
+            "batch_size must be a whole number >= 1", "use e.g. batch_size=32", seen=batch_size
+        )
+    if len(dataset) == 0:
+        raise S2TEduError(
+            "the evaluation set is empty: no clip to score",
+            "pass a split with clips (dataset.select(range(n)) with n >= 1)",
+            seen=f"{type(dataset).__name__} of 0 rows",
+        )
+
+
 @torch.no_grad()
 def evaluate(
     model,
@@ -240,6 +355,7 @@ def evaluate(
     ``rank + processes``, ... and ``gather`` hands every process all the batches' results, put
     back in order: each returns exactly the numbers one process scoring every batch would.
     """
+    check_eval_set(dataset, batch_size)
     model.eval()
     rank, processes = shard
     scored = []  # (first row, loss x rows, references, hypotheses) of each batch scored here
