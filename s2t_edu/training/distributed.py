@@ -84,6 +84,13 @@ def check_batch_size(batch_size: int, processes: int, clips: int | None = None) 
             "process the same share), or launch fewer processes",
             batch_size,
         )
+    if clips == 0:
+        raise S2TEduError(
+            "the training split holds no clip",
+            "use a corpus with training clips (--corpus tiny, course or large) and --max-clips "
+            "N >= 1 (or leave --max-clips out)",
+            clips,
+        )
     if clips is not None and batch_size > clips:
         raise S2TEduError(
             f"--batch-size {batch_size} is larger than the training split ({clips} clips): "

@@ -33,6 +33,8 @@ import csv
 import dataclasses
 import itertools
 import json
+import math
+import operator
 import os
 import shutil
 import sys
@@ -127,6 +129,9 @@ class Settings:
     save_model: bool = True
     quiet: bool = False
 
+    def __post_init__(self):
+        check_settings(self)  # a Settings that exists is one a run can use
+
     @property
     def pretrained(self) -> tuple[str, ...]:
         return INITS[self.init]
@@ -148,6 +153,99 @@ class Settings:
             end_to_end=end_to_end,
             group_by_length=group,
             precision=resolved_precision(device, self.precision),
+        )
+
+
+# ---------------------------------------------------------------- settings, checked once
+# Every numeric option: the values that mean something, and the one-line fix. Checked when a
+# Settings is built (parse_args builds one first), so a bad value stops the run before any
+# model, corpus or output folder is touched.
+NUMBER_RULES = {
+    # field: (comparison, bound, fix)
+    "corpus_seed": (">=", 0, "use --corpus-seed 0 (or another whole number >= 0)"),
+    "max_clips": (">=", 1, "use --max-clips N with N >= 1, or leave it out to use every clip"),
+    "steps": (">=", 0, "use --steps N with N >= 1 (or 0 with --minutes M: the clock decides)"),
+    "minutes": (">=", 0, "use --minutes M with M > 0 (or 0 with --steps N: they decide)"),
+    "batch_size": (">=", 1, "use --batch-size 16 (clips per optimizer step)"),
+    "lr": (">", 0, "use --lr 1e-3 (the peak learning rate; 1e-3 measured best for warm starts)"),
+    "warmup_steps": (">=", 0, "use --warmup-steps 50 (0: no warm-up)"),
+    "max_grad_norm": (">=", 0, "use --max-grad-norm 1.0 (0: no clipping)"),
+    "eval_every": (">=", 0, "use --eval-every 100 (0: no validation during training)"),
+    "eval_clips": (">=", 0, "use --eval-clips 100 (0: the whole validation split)"),
+    "eval_batch_size": (">=", 1, "use --eval-batch-size 32"),
+    "save_every": (">=", 0, "use --save-every 100 (0: one checkpoint, at the end)"),
+    "seed": (">=", 0, "use --seed 0 (or another whole number >= 0)"),
+    "workers": (">=", 0, "use --workers 0 (batches made in the training process) or more"),
+}
+COMPARE = {">": operator.gt, ">=": operator.ge}
+WHISPER_SECONDS = 30  # the longest window of every Whisper checkpoint (1500 encoder positions)
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise for the first option whose value means nothing (a negative step count, a NaN
+    learning rate, an unknown --init, ...), naming the option, the value and the fix."""
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name not in NUMBER_RULES or (value is None and field.type.endswith("| None")):
+            continue
+        comparison, bound, fix = NUMBER_RULES[field.name]
+        whole = field.type.startswith("int")
+        if not (_is_number(value, whole) and COMPARE[comparison](value, bound)):
+            flag = "--" + field.name.replace("_", "-")
+            kind = "a whole number" if whole else "a number"
+            raise S2TEduError(f"{flag} must be {kind} {comparison} {bound}", fix, value)
+    window = settings.window
+    if not _is_number(window, whole=False) or not (
+        float(window).is_integer() and 1 <= window <= WHISPER_SECONDS
+    ):
+        raise S2TEduError(
+            f"--window must be whole seconds from 1 to {WHISPER_SECONDS} (Whisper's encoder "
+            f"reads {WHISPER_SECONDS} s at most)",
+            f"use --window 5 (clips up to 5 s), or --window {WHISPER_SECONDS} for Whisper's "
+            "full window",
+            window,
+        )
+    if settings.init not in INITS:
+        raise S2TEduError("unknown --init", f"use one of {list(INITS)}", settings.init)
+    names = {
+        "--output-dir": (settings.output_dir, "runs/demo"),
+        "--encoder": (settings.encoder, "whisper-tiny.en"),
+        "--decoder": (settings.decoder, "minilm-l6"),
+        "--target-column": (settings.target_column, "text"),
+    }
+    for flag, (value, example) in names.items():
+        if not isinstance(value, str | os.PathLike) or not str(value).strip():
+            raise S2TEduError(
+                f"{flag} is empty (or not a name)", f"e.g. {flag} {example}", repr(value)
+            )
+
+
+def _is_number(value, whole: bool) -> bool:
+    """An int (``whole``) or a finite int/float; True/False are not numbers here."""
+    if isinstance(value, bool):
+        return False
+    if whole:
+        return isinstance(value, int)
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def check_output_dir(out: Path) -> None:
+    """``--output-dir`` is a folder or can become one: the nearest existing path on its way up
+    is a folder this user may write into (checked before anything is loaded or written)."""
+    existing = Path(out).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise S2TEduError(
+            "--output-dir is a file, or lies inside one; it must be a folder",
+            "choose a folder path for --output-dir (e.g. runs/demo); it is made if missing",
+            f"{out} ({existing} is a file)",
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise S2TEduError(
+            "this user may not write into --output-dir (or the folder it would be made in)",
+            "choose a folder you can write to (e.g. runs/demo in your home)",
+            f"{out} (no write permission on {existing})",
         )
 
 
@@ -183,7 +281,7 @@ def build_model_and_processors(
 
     ``init`` says which parts start from pretrained weights (see ``INITS``); random parts are
     seeded by ``seed``. ``window`` (whole seconds) shortens a Whisper encoder's 30 s input (see
-    ``shorten_whisper_window``); the feature extractor is made to match.
+    ``shorten_whisper_window``; None keeps all 30 s); the feature extractor is made to match.
     """
     init = RENAMED_INITS.get(init, init)
     if init not in INITS:
@@ -191,7 +289,7 @@ def build_model_and_processors(
     model = build_model(encoder, decoder, pretrained=INITS[init], seed=seed)
     tokenizer = AutoTokenizer.from_pretrained(resolve(decoder))
     extractor = AutoFeatureExtractor.from_pretrained(resolve(encoder))
-    if model.config.encoder.model_type == "whisper" and window:
+    if model.config.encoder.model_type == "whisper" and window is not None:
         extractor = whisper_feature_extractor(extractor, window)
         shorten_whisper_window(model, window)
     set_special_ids(model, tokenizer)
@@ -221,6 +319,13 @@ def datasets_for(settings: Settings, model, extractor, tokenizer):
     labels = SpeechSeq2SeqCollator(extractor, tokenizer, text_column=settings.target_column)
     if settings.end_to_end:
         corpus = load_corpus(settings.corpus, settings.corpus_seed)
+        if settings.target_column not in corpus["train"].column_names:
+            texts = [c for c in corpus["train"].column_names if c.startswith("text")]
+            raise S2TEduError(
+                f"the {settings.corpus} corpus has no column {settings.target_column!r}",
+                f"use --target-column with one of {texts} (text: the transcript)",
+                settings.target_column,
+            )
         if settings.max_clips:
             corpus = {
                 s: d.select(range(min(settings.max_clips, len(d)))) for s, d in corpus.items()
@@ -415,8 +520,11 @@ def run(settings: Settings) -> dict:
     (``s2t_edu.training.distributed`` has the rules that make N processes train as one).
     """
     out = Path(settings.output_dir)
+    check_output_dir(out)
     device = pick_device(settings.device)
     corpus_dir(settings.corpus, settings.corpus_seed)  # an unknown size fails now, not later
+    for name in (settings.encoder, settings.decoder):
+        resolve(name)  # and so does an unknown model name
     settings = settings.for_device(device)
     if not settings.steps and not settings.minutes:
         raise S2TEduError("no budget", "pass --steps N and/or --minutes M")
@@ -426,7 +534,8 @@ def run(settings: Settings) -> dict:
     processes = accelerator.num_processes
     check_launch(processes)
     check_batch_size(settings.batch_size, processes)
-    check_resume_settings(out, settings)  # every process reads, so all stop together
+    if latest_checkpoint(out) is not None:  # a run that never saved a step has nothing to mix
+        check_resume_settings(out, settings)  # every process reads, so all stop together
     main = accelerator.is_main_process
     with contextlib.ExitStack() as run_scope:
         if main:
@@ -451,6 +560,13 @@ def _train(settings: Settings, out: Path, accelerator, device) -> dict:
     if not settings.end_to_end:
         freeze_encoder(model)
     elif settings.freeze_feature_encoder:
+        if not hasattr(model.encoder, "freeze_feature_encoder"):
+            raise S2TEduError(
+                "--freeze-feature-encoder: this encoder has no convolutional feature encoder "
+                "(wav2vec2-family encoders have one; Whisper reads mel features)",
+                "drop --freeze-feature-encoder",
+                f"--encoder {settings.encoder} ({model.config.encoder.model_type})",
+            )
         model.freeze_feature_encoder()  # the seed's training example does the same
     if settings.freeze_word_embeddings:  # tied: the output layer's weight stays fixed too
         model.decoder.get_input_embeddings().weight.requires_grad_(False)
@@ -666,12 +782,18 @@ HELP = {
     "group_by_length": "sort each run of 50 batches by clip length, less padding "
     "(default: on CUDA only)",
     "precision": "bf16 autocast with the loss in fp32, or fp32 (auto: bf16 on CUDA, fp32 on CPU)",
-    "window": "Whisper input window, whole seconds",
-    "minutes": "training-time budget",
+    "window": "Whisper input window, whole seconds from 1 to 30",
+    "steps": "optimizer steps (0: --minutes alone decides)",
+    "minutes": "training-time budget (0: --steps alone decides)",
     "batch_size": "clips per optimizer step, shared out over all processes (accelerate launch)",
     "eval_batch_size": "clips per validation/test batch (several processes: each scores every "
     "N-th batch)",
     "lr": "peak learning rate (1e-3 measured best for warm starts)",
+    "max_grad_norm": "clip the gradients' global norm to this (0: no clipping)",
+    "eval_every": "validate every N steps and at the last (0: no validation during training)",
+    "eval_clips": "validation clips scored each time (0: the whole validation split)",
+    "save_every": "checkpoint every N steps (0: one checkpoint, at the end)",
+    "workers": "data loader worker processes (default: 4 on CUDA, 0 on CPU)",
     "output_dir": "where checkpoints, metrics, curves and the model go (the same dir resumes)",
     "quiet": "no progress bar",
 }
