@@ -1,5 +1,6 @@
 """The command line: outputs, resume after kill -9 (same final weights), and bad input."""
 
+import dataclasses
 import errno
 import json
 import os
@@ -218,3 +219,86 @@ def test_accelerate_launch_runs_the_same_script(tiny_dirs, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((out / "final_metrics.json").read_text())["steps"] == 2
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--lr", "-1"], "--lr must be a number > 0"),
+        (["--workers", "-1"], "--workers must be a whole number >= 0"),
+        (["--eval-clips", "-1", "--eval-every", "1"], "--eval-clips must be a whole number >= 0"),
+        (["--steps", "-1"], "--steps must be a whole number >= 0"),
+        (["--steps", "0", "--minutes", "-1"], "--minutes must be a number >= 0"),
+        (["--window", "0"], "--window must be whole seconds from 1 to 30"),
+        (["--max-clips", "-3"], "--max-clips must be a whole number >= 1"),
+    ],
+)
+def test_bad_settings_stop_the_cli_before_anything_loads(
+    tiny_dirs, tmp_path, capsys, monkeypatch, flags, message
+):
+    """Checked where Settings is built: exit 2 with problem, value and fix; no model built,
+    nothing written (the cases found by trying the CLI: raw errors, or 0 or 1 steps, exit 0)."""
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built for settings that were never valid")
+
+    monkeypatch.setattr(finetune, "build_model_and_processors", no_model)
+    out = tmp_path / "run"
+    assert finetune.main(_args(tiny_dirs, out, "--steps", "2", *flags)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "(got: " in err and "\nFix: " in err
+    assert "--batch-size 0 or less" not in err
+    assert not out.exists()
+
+
+def test_every_numeric_option_has_a_rule():
+    """A new numeric option cannot slip past check_settings: each has a rule (window its own)."""
+    numeric = {
+        field.name
+        for field in dataclasses.fields(finetune.Settings)
+        if field.type.split(" |")[0] in ("int", "float")
+    }
+    assert numeric - {"window"} == set(finetune.NUMBER_RULES)
+    for name, (_, bound, fix) in finetune.NUMBER_RULES.items():
+        flag = "--" + name.replace("_", "-")
+        assert fix.startswith(f"use {flag} "), fix  # the fix names the option it fixes
+        finetune.Settings("unused", **{name: bound if name != "lr" else 1e-3})  # bounds pass
+
+
+def test_a_run_that_never_saved_does_not_block_new_settings(tiny_dirs, tmp_path, monkeypatch):
+    """A run stopped before its first checkpoint (here: out of memory) left run_config.json but
+    nothing to resume; the next command, with other settings, runs instead of being refused."""
+    out = tmp_path / "run"
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(s2t_edu.training.loop, "train_step", oom)
+        with pytest.raises(S2TEduError, match="does not fit in memory"):
+            finetune.run(finetune.parse_args(_args(tiny_dirs, out, "--steps", "2")))
+    assert (out / "run_config.json").is_file() and finetune.latest_checkpoint(out) is None
+    flags = ["--steps", "1", "--batch-size", "2", "--eval-every", "0", "--no-save-model"]
+    assert finetune.main(_args(tiny_dirs, out, *flags)) == 0
+    assert json.loads((out / "run_config.json").read_text())["batch_size"] == 2
+
+
+def test_options_that_need_the_model_are_explained(tiny_dirs, tmp_path):
+    """--freeze-feature-encoder on Whisper (no conv feature encoder), a --target-column the
+    corpus lacks, a Whisper window of 0 s: each an S2TEduError before the first step."""
+    end_to_end = ["--steps", "1", "--end-to-end", "--eval-every", "0"]
+    with pytest.raises(S2TEduError, match="has no convolutional feature encoder"):
+        finetune.run(
+            finetune.parse_args(
+                _args(tiny_dirs, tmp_path / "a", *end_to_end, "--freeze-feature-encoder")
+            )
+        )
+    with pytest.raises(S2TEduError, match="corpus has no column 'nope'") as error:
+        finetune.run(
+            finetune.parse_args(
+                _args(tiny_dirs, tmp_path / "b", *end_to_end, "--target-column", "nope")
+            )
+        )
+    assert "text_de" in error.value.fix
+    with pytest.raises(S2TEduError, match="whole number of seconds"):
+        finetune.build_model_and_processors(*tiny_dirs, window=0)
