@@ -248,6 +248,10 @@ def make_labels_cases(seed: int = PRACTICE_SEED) -> list[dict]:
         lengths = [rng.randint(0, 6) for _ in range(batch)]
         if i % 6 == 5:
             lengths = [lengths[0]] * batch  # nothing to pad
+        if i % 6 == 1:
+            lengths[0] = 0  # an empty first sentence (torch.tensor([]) is float32)
+        if i == 3:
+            lengths = [0]  # one empty sentence: the labels are just its EOS
         token_lists = [[rng.choice(real) for _ in range(n)] for n in lengths]
         cases.append(
             {
@@ -401,10 +405,10 @@ def _spaced(rng: random.Random, words: list[str]) -> str:
 def wer_cases(seed: int = PRACTICE_SEED) -> list[dict]:
     rng = _rng("wer", seed)
     cases = []
-    for i in range(40):
+    for i in range(60):
         vocabulary = rng.sample(WORDS, rng.randint(3, 6))  # few words: alignments get tricky
         reference = [rng.choice(vocabulary) for _ in range(rng.randint(1, 8))]
-        kind = i % 10
+        kind = i % 10 if i < 40 else 2  # 20 more random pairs: approximate alignments fail
         if kind == 0:
             hypothesis = list(reference)
         elif kind == 1:  # deletions only
@@ -415,8 +419,10 @@ def wer_cases(seed: int = PRACTICE_SEED) -> list[dict]:
             hypothesis, reference = ([], reference) if i % 20 == 5 else (reference, [])
         else:
             hypothesis = _edit(rng, reference, vocabulary)
-        if kind == 6 and hypothesis:  # case matters: "The" is not "the"
-            hypothesis[0] = hypothesis[0].capitalize()
+        if kind == 6:  # case matters: "The" is not "the" (the only difference)
+            hypothesis = list(reference)
+            word = rng.randrange(len(hypothesis))
+            hypothesis[word] = hypothesis[word].capitalize()
         join = _spaced if kind in (7, 8) else (lambda _, words: " ".join(words))
         cases.append({"reference": join(rng, reference), "hypothesis": join(rng, hypothesis)})
     return cases

@@ -1,8 +1,9 @@
 """Grade exercise notebooks with the student's code in a process of its own.
 
     grader = Grader(seed=..., limits=Limits())
+    grader.warm_up(zygotes=jobs)                                        # once
     result = grader.grade_student(folder_with_the_students_notebooks)   # plain, JSON-able data
-    grader.close()
+    grader.close()                                                      # (in `jobs` threads)
 
 For each notebook the teacher's version says what to run and what to grade: its locked set-up
 cell (the teacher's version of it), then the student's code cells in their order -- solution
@@ -14,7 +15,7 @@ cases of the grading ``seed``, sends their *inputs*, gets back descriptions of w
 student's function returned, and judges them with the same ``judge`` the notebook's practice
 checks use -- under the grading seed, without ever showing an expected answer.
 
-Time limits are wall-clock and enforced from here: a solution cell that runs past
+Time limits are wall-clock and enforced from here: a cell of the student's that runs past
 ``Limits.cell_seconds`` or a call past the exercise's ``seconds_per_case`` gets its process
 killed (the cell counts as failed; the other cells run again in a fresh process and the next
 exercise goes on).

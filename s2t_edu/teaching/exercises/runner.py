@@ -315,21 +315,23 @@ def diagnose(exercise, seed, got, verdicts, failing) -> tuple[str, str]:
         return "not implemented", "replace `raise NotImplementedError()` with your solution"
     if "timeout" in kinds.values():
         return "never returns", exercise.timeout_hint
+    wrong = [i for i in failing if kinds[i] in ("wrong", "error", "shape", "breach")]
+    if wrong:
+        # A mistake that explains every case (right ones included) beats one that only
+        # explains the wrong ones: "ignored the adapter" and "always projects" agree wherever
+        # the student is wrong, but only the first also agrees where the student is right.
+        # It beats a wrong kind of result too, when it returns that very thing: labels without
+        # EOS are torch.tensor([[]]), float32, for one empty sentence.
+        for scope in (range(len(got)), wrong):
+            for mistake, outcomes in exercise.mistake_outcomes(seed):
+                if all(matches(exercise, got[i], outcomes[i]) for i in scope):
+                    return mistake.key, mistake.hint
     breaches = [i for i in failing if kinds[i] == "breach"]
     if breaches:
         return "wrong kind of result", verdicts[breaches[0]].message
     probes = [i for i in failing if kinds[i] == "probe"]
     if probes:
         return "model does not run", verdicts[probes[0]].message
-    wrong = [i for i in failing if kinds[i] in ("wrong", "error", "shape")]
-    if wrong:
-        # A mistake that explains every case (right ones included) beats one that only
-        # explains the wrong ones: "ignored the adapter" and "always projects" agree wherever
-        # the student is wrong, but only the first also agrees where the student is right.
-        for scope in (range(len(got)), wrong):
-            for mistake, outcomes in exercise.mistake_outcomes(seed):
-                if all(matches(exercise, got[i], outcomes[i]) for i in scope):
-                    return mistake.key, mistake.hint
     shapes = [i for i in failing if kinds[i] == "shape"]
     if shapes:
         return "wrong shape", verdicts[shapes[0]].message
