@@ -5,7 +5,7 @@ endless loops (in a function, at top level, in a cell the student added), and st
 attack the grader -- ``CheckResult.require`` patched away, the checker's hidden cases read,
 the time limit cancelled, the process ended. ``make grade`` grades it once; the same class is
 graded again sequentially (same grades, same feedback), and once more with an interruption.
-Slow: two to three minutes on 2 cores.
+Slow: about three minutes on a shared 2-core machine.
 """
 
 from __future__ import annotations
