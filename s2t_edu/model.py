@@ -153,7 +153,8 @@ def load_speech_encoder_decoder(path: str | Path) -> SpeechEncoderDecoderModel:
     back for an encoder taken from an encoder-decoder model: it rebuilds the encoder from its
     config with ``AutoModel`` (Whisper: a full ``WhisperModel``), whose keys
     (``encoder.encoder.*``) do not match the saved ``encoder.*``, so the pretrained encoder is
-    silently replaced by random weights. Here the encoder is rebuilt encoder-only, and every
+    replaced by random weights (transformers logs it only as a LOAD REPORT of missing and
+    unexpected keys). Here the encoder is rebuilt encoder-only, and every
     saved tensor must find its place (a mismatch raises instead of warning).
     """
     path = Path(resolve(str(path)))
