@@ -38,6 +38,8 @@ from s2t_edu.labels import set_special_ids
 from s2t_edu.metrics import align, cer, edit_distance_table, error_counts, wer
 from s2t_edu.model import load_speech_encoder_decoder
 from s2t_edu.pretrained import resolve, shorten_whisper_window, whisper_feature_extractor
+from s2t_edu.teaching.exercises import check_concept
+from s2t_edu.teaching.exercises.concepts import judge_concept
 from s2t_edu.training import finetune, loop
 
 W2V2, BERT = encoder_configs()["wav2vec2-layer"], decoder_configs()["bert"]
@@ -308,6 +310,8 @@ TABLE = [
     # ------------------------------------------------------------------ data: corpus
     Row("corpus", "load_corpus", "unknown size", lambda c: corpus.load_corpus("huge"), "unknown corpus size"),
     Row("corpus", "corpus_dir", "unknown size", lambda c: corpus.corpus_dir("medium"), "unknown corpus size"),
+    Row("corpus", "load_corpus", "a text seed", lambda c: corpus.load_corpus("tiny", seed="a"), "the corpus seed must be a whole number"),
+    Row("corpus", "corpus_plan", "a negative seed", lambda c: corpus.corpus_plan("tiny", seed=-1), "the corpus seed must be a whole number"),
     Row("corpus", "load_speech_dataset", "neither a size nor a hub name", lambda c: corpus.load_speech_dataset("librispeech"), "not a corpus size nor a hub dataset name"),
     Row("corpus", "load_speech_dataset", "a hub dataset while offline", lambda c: corpus.load_speech_dataset("someone/speech"), "needs the network, but offline mode is on"),
     # ------------------------------------------------------------------ zoo and pretrained
@@ -319,6 +323,11 @@ TABLE = [
     Row("zoo", "shorten_whisper_window", "a wav2vec2 model", lambda c: shorten_whisper_window(c.model, 5), "needs a Whisper encoder"),
     Row("zoo", "shorten_whisper_window", "window 0", lambda c: shorten_whisper_window(c.whisper, 0), "the window must be a multiple of 0.02 s"),
     Row("zoo", "whisper_feature_extractor", "fractional seconds", lambda c: whisper_feature_extractor(WhisperFeatureExtractor(), 2.5), "whole number of seconds"),
+    Row("zoo", "whisper_feature_extractor", "a window past Whisper's 30 s", lambda c: whisper_feature_extractor(WhisperFeatureExtractor(), 40), "from 1 to 30"),
+    Row("zoo", "whisper_feature_extractor", "a directory that does not exist", lambda c: whisper_feature_extractor("/no/such/dir", 5), "not a zoo name, an existing directory"),
+    Row("zoo", "whisper_feature_extractor", "a wav2vec2 checkpoint", lambda c: whisper_feature_extractor("w2v2-synth-ctc", 5), "not a WhisperFeatureExtractor"),
+    Row("zoo", "whisper_feature_extractor", "None as the source", lambda c: whisper_feature_extractor(None, 5), "needs a WhisperFeatureExtractor or a checkpoint name"),
+    Row("zoo", "shorten_whisper_window", "None as the model", lambda c: shorten_whisper_window(None, 5), "needs a Whisper encoder"),
     # ------------------------------------------------------------------ training CLI (python -m s2t_edu.finetune)
     Row("training", "finetune (CLI)", "--corpus huge", lambda c: finetune.run(finetune.parse_args(["--output-dir", str(c.tmp / "run"), "--steps", "1", "--corpus", "huge"])), "unknown corpus size"),
     Row("training", "finetune (CLI)", "--device tpu", lambda c: finetune.run(finetune.parse_args(["--output-dir", str(c.tmp / "run"), "--steps", "1", "--device", "tpu"])), "unknown --device"),
@@ -385,11 +394,16 @@ TABLE = [
     Row("training", "make_schedule", "negative warm-up", lambda c: loop.make_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), -5, 10), "warmup_steps must be a whole number >= 0"),
     Row("training", "train", "steps -1", lambda c: loop.train(c.model, [], c.collator, c.tokenizer, steps=-1), "the number of steps must be a whole number >= 1"),
     Row("training", "train", "lr NaN", lambda c: loop.train(c.model, [], c.collator, c.tokenizer, steps=2, lr=math.nan), "the learning rate must be a number > 0"),
+    # ------------------------------------------------------------------ exercises
+    Row("exercises", "check_concept", "a key no question has", lambda c: check_concept("nope", "a"), "no concept question has this key"),
+    Row("exercises", "check_concept", "None as the key", lambda c: check_concept(None, "a"), "no concept question has this key"),
+    Row("exercises", "judge_concept", "a key no question has", lambda c: judge_concept("nope", None), "no concept question has this key"),
 ]  # fmt: skip
 
 AREAS = (
     "config", "frames", "projection", "labels", "loss", "forward", "inputs", "model", "metrics",
     "show", "decoding", "processors", "data", "collator", "corpus", "zoo", "training",
+    "exercises",
 )  # fmt: skip
 
 

@@ -64,19 +64,27 @@ _CHUNK = 64  # utterances per round trip to the TTS process (and per progress-ba
 def corpus_dir(size: str = "tiny", seed: int = 0) -> Path:
     """Where the corpus of this size and seed lives in the cache (built or not)."""
     _check_size(size)
+    _check_seed(seed)
     return cache_root() / f"corpus-{size}-seed{seed}-v{CORPUS_VERSION}"
 
 
 def _check_size(size: str) -> None:
-    if size not in CORPUS_SIZES:
+    if not isinstance(size, str) or size not in CORPUS_SIZES:
         raise S2TEduError(
             "unknown corpus size", f"use one of {sorted(CORPUS_SIZES)} (tiny for a quick try)", size
         )
 
 
+def _check_seed(seed: int) -> None:
+    # The seed names a cache folder and seeds the grammar: only a whole number is meaningful.
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise S2TEduError("the corpus seed must be a whole number >= 0", "pass seed=0", seed)
+
+
 def corpus_plan(size: str = "tiny", seed: int = 0) -> list[dict]:
     """Every clip to make: split, id, text, voice, rate, pitch — a pure function of the seed."""
     _check_size(size)
+    _check_seed(seed)
     counts = CORPUS_SIZES[size]
     sentences = unique_sentences(sum(counts.values()), seed)
     # Test sentences first, so they do not change when only the train size changes.

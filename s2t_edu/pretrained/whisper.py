@@ -8,6 +8,8 @@ features of the same length.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from torch import nn
 from transformers import AutoFeatureExtractor, WhisperFeatureExtractor
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
@@ -33,7 +35,8 @@ def shorten_whisper_window(model, seconds: float):
     ``model``: a WhisperEncoder, or any model whose ``get_encoder()`` is one (Whisper, a
     SpeechEncoderDecoderModel); changed in place, config included, so it saves and reloads.
     """
-    encoder = model if isinstance(model, WhisperEncoder) else model.get_encoder()
+    encoder = model if isinstance(model, WhisperEncoder) else getattr(model, "get_encoder", None)
+    encoder = encoder() if callable(encoder) else encoder
     if not isinstance(encoder, WhisperEncoder):
         raise S2TEduError(
             "shorten_whisper_window needs a Whisper encoder",
@@ -71,15 +74,42 @@ def whisper_feature_extractor(source, seconds: int):
     """
     if isinstance(seconds, float) and seconds.is_integer():
         seconds = int(seconds)
-    if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1:
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not 1 <= seconds <= 30:
         raise S2TEduError(
-            "the feature extractor's window must be a whole number of seconds",
+            "the feature extractor's window must be a whole number of seconds from 1 to 30 "
+            "(Whisper's encoder was trained on 30 s windows and has no positions beyond them)",
             "pass seconds such as 5 or 10",
             seconds,
         )
     if not isinstance(source, WhisperFeatureExtractor):
-        source = AutoFeatureExtractor.from_pretrained(resolve(source))
+        source = whisper_extractor_from(source)
     settings = {**source.to_dict(), "chunk_length": seconds}
     for derived in ("n_samples", "nb_max_frames", "feature_extractor_type"):
         settings.pop(derived, None)  # recomputed from chunk_length
     return WhisperFeatureExtractor(**settings)
+
+
+def whisper_extractor_from(source) -> WhisperFeatureExtractor:
+    """The ``WhisperFeatureExtractor`` saved with a checkpoint (zoo name, directory or hub id)."""
+    if not isinstance(source, str | Path):
+        raise S2TEduError(
+            "whisper_feature_extractor needs a WhisperFeatureExtractor or a checkpoint name",
+            'pass e.g. "whisper-tiny.en" or model_dir',
+            type(source).__name__,
+        )
+    directory = resolve(str(source))  # a missing name or folder is explained there
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(directory)
+    except (OSError, ValueError) as error:
+        raise S2TEduError(
+            f"no feature extractor could be loaded from {source!r} ({type(error).__name__})",
+            'pass a Whisper checkpoint directory or zoo name such as "whisper-tiny.en"',
+            source,
+        ) from error
+    if not isinstance(extractor, WhisperFeatureExtractor):
+        raise S2TEduError(
+            f"{source!r} holds a {type(extractor).__name__}, not a WhisperFeatureExtractor",
+            'pass a Whisper checkpoint such as "whisper-tiny.en"',
+            source,
+        )
+    return extractor

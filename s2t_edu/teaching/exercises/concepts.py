@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s2t_edu.errors import S2TEduError
 from s2t_edu.teaching.exercises.result import CheckResult
 from s2t_edu.teaching.exercises.values import brief
 
@@ -95,7 +96,7 @@ def read_choice(answer, options) -> str | None:
 
 def check_concept(key: str, answer) -> CheckResult:
     """Check a multiple-choice answer and explain the chosen option."""
-    question = QUESTIONS[key]
+    question = check_question(key)
     name = f"concept: {key}"
     choice = read_choice(answer, question.options)
     if choice is None:
@@ -111,11 +112,22 @@ def check_concept(key: str, answer) -> CheckResult:
     return result
 
 
+def check_question(key: str) -> Question:
+    """The question called ``key``, or an error naming the questions there are."""
+    if not isinstance(key, str) or key not in QUESTIONS:
+        raise S2TEduError(
+            "no concept question has this key",
+            f"use one of {sorted(QUESTIONS)}, as the notebook's cell does",
+            repr(key),
+        )
+    return QUESTIONS[key]
+
+
 def judge_concept(key: str, description: dict | None) -> CheckResult:
     """Grading: the answer as the student's process described it (only a string can be right)."""
     if description is not None and description.get("type") == "str":
         return check_concept(key, description["value"])
-    letters = ", ".join(repr(k) for k in QUESTIONS[key].options)
+    letters = ", ".join(repr(k) for k in check_question(key).options)
     shown = "not defined" if description is None else brief(description)
     hint = f"answer with one of {letters} (in quotes); your answer is {shown}"
     return CheckResult(f"concept: {key}", False, 0, 1, "no answer", hint)
