@@ -24,7 +24,9 @@ from s2t_edu.teaching.plots import (  # noqa: E402
     plot_label_shift,
     plot_length_pipeline,
     plot_parameters_per_part,
+    plot_speech_inputs,
     plot_token_losses,
+    plot_training_loss,
     plot_warm_start,
     token_losses,
 )
@@ -194,3 +196,34 @@ def test_warm_start_figure_draws_every_run_and_marks_the_chosen_lr():
     }
     wers = {line.get_label(): list(line.get_ydata()) for line in right.lines}
     assert wers["warm, lr 0.001"] == [0.1] and wers["random, lr 0.0003"] == [1.0]
+
+
+def test_speech_inputs_figure_draws_each_input_on_one_axis_in_seconds():
+    from transformers import Wav2Vec2FeatureExtractor, WhisperFeatureExtractor
+
+    torch.manual_seed(0)
+    audio = (torch.randn(24_000) * 0.1).numpy()  # 1.5 s at 16 kHz
+    values = Wav2Vec2FeatureExtractor()(audio, sampling_rate=16_000).input_values[0]
+    mel = WhisperFeatureExtractor()(audio, sampling_rate=16_000, return_tensors="pt")
+    fig = plot_speech_inputs(audio, 16_000, values, mel.input_features, seconds=2.0)
+    wave, normalised, spectrogram = fig.axes
+    # every sample drawn at its own time: sample i at i / 16,000 s
+    for ax, samples in ((wave, audio), (normalised, values)):
+        x, y = ax.lines[0].get_data()
+        assert len(x) == 24_000 and x[-1] == 23_999 / 16_000
+        assert (y == samples).all()
+    assert "mean 0.00, std 1.00" in normalised.get_title()
+    image = spectrogram.images[0]
+    assert image.get_array().shape == (80, 200)  # 2 s of 10 ms frames, all 80 mel bins
+    assert (image.get_array() == mel.input_features[0, :, :200].numpy()).all()
+    assert image.get_extent()[:2] == [0.0, 2.0]
+    assert spectrogram.get_xlabel() == "time (s)" and spectrogram.get_xlim() == (0.0, 2.0)
+    assert "80 mel bins x 3,000 frames of 10 ms" in spectrogram.get_title()
+
+
+def test_training_loss_figure_draws_every_step():
+    history = [{"step": i + 1, "loss": 10.0 / (i + 1), "lr": 1e-3} for i in range(5)]
+    fig = plot_training_loss(history, title="t")
+    x, y = fig.axes[0].lines[0].get_data()
+    assert list(x) == [1, 2, 3, 4, 5] and list(y) == [r["loss"] for r in history]
+    assert fig.axes[0].get_ylabel() == "training loss (nats/token)"

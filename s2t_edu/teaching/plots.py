@@ -1,10 +1,11 @@
 """Figures and tables the notebooks draw: each function returns a matplotlib ``Figure``.
 
-One picture per idea of the course: where the parameters live, how audio shrinks into
+One picture per idea of the course: where the parameters live, what the speech encoders read
+(waveform, wav2vec2's input_values, Whisper's log-mel spectrogram), how audio shrinks into
 encoder frames, how a padding mask follows, how labels shift into decoder inputs, what each
 token costs in the loss, where cross-attention looks while the decoder predicts each token,
-how the warm-start arms learn, how a hypothesis aligns with its reference, and error rates side
-by side. Tables are :class:`Table` objects: HTML in Jupyter and the book, Markdown-ish text
+how a training loss falls, how the warm-start arms learn, how a hypothesis aligns with its
+reference, and error rates side by side. Tables are :class:`Table` objects: HTML in Jupyter and the book, Markdown-ish text
 elsewhere (no pandas needed).
 """
 
@@ -165,6 +166,61 @@ def plot_parameters_per_part(model, new: set[str] | None = None, title: str = ""
 # ---------------------------------------------------------------------------------------------
 # From samples to frames
 # ---------------------------------------------------------------------------------------------
+
+
+def plot_speech_inputs(
+    audio,
+    sampling_rate: int,
+    input_values,
+    input_features,
+    mel_hop_seconds: float = 0.01,
+    seconds: float | None = None,
+) -> Figure:
+    """Three panels on one time axis in seconds: what each kind of speech encoder reads.
+
+    ``audio``: the clip's samples; ``input_values``: wav2vec2's feature extractor output for it
+    (one number per sample); ``input_features``: Whisper's log-mel spectrogram (mel bins, frames),
+    one frame every ``mel_hop_seconds``. ``seconds`` crops the time axis (Whisper pads to 30 s).
+    """
+    audio = torch.as_tensor(audio, dtype=torch.float32).reshape(-1)
+    input_values = torch.as_tensor(input_values, dtype=torch.float32).reshape(-1)
+    mel = torch.as_tensor(input_features, dtype=torch.float32).reshape(
+        input_features.shape[-2:]  # drop a batch axis of 1
+    )
+    end = seconds if seconds is not None else len(audio) / sampling_rate
+    fig, (wave, values, spectrogram) = plt.subplots(3, 1, figsize=(9, 6.2), sharex=True)
+    for ax, samples, colour, title in (
+        (wave, audio, GREY, f"the audio: {len(audio):,} samples at {sampling_rate:,} Hz"),
+        (
+            values,
+            input_values,
+            ENCODER_COLOUR,
+            "wav2vec2's input_values: the same samples, normalised "
+            f"(mean {input_values.mean().item():.2f}, std {input_values.std().item():.2f})",
+        ),
+    ):
+        times = torch.arange(len(samples)) / sampling_rate
+        ax.plot(times.numpy(), samples.numpy(), color=colour, lw=0.4)
+        ax.set_title(title, fontsize=9)
+    wave.set_ylabel("amplitude")
+    values.set_ylabel("input_values")
+    frames = min(mel.shape[1], max(1, round(end / mel_hop_seconds)))
+    spectrogram.imshow(
+        mel[:, :frames].numpy(),
+        aspect="auto",
+        origin="lower",
+        cmap="magma",
+        interpolation="nearest",
+        extent=(0.0, frames * mel_hop_seconds, -0.5, mel.shape[0] - 0.5),
+    )
+    spectrogram.set_title(
+        f"Whisper's input_features: log-mel spectrogram, {mel.shape[0]} mel bins x "
+        f"{mel.shape[1]:,} frames of {mel_hop_seconds * 1000:g} ms (the first {frames:,} drawn)",
+        fontsize=9,
+    )
+    spectrogram.set(ylabel="mel bin (low to high pitch)", xlabel="time (s)", xlim=(0.0, end))
+    fig.tight_layout()
+    return fig
 
 
 def length_stages(encoder_config, input_length: int) -> list[tuple[str, int]]:
@@ -428,6 +484,15 @@ def plot_cross_attention(
         ax.set(title=name, xlabel="audio time (s)")
     axes[0][0].set_ylabel("token being predicted")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_loss(history: Sequence[dict], title: str = "") -> Figure:
+    """The training loss of every step, as ``training.loop.train`` records it."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot([r["step"] for r in history], [r["loss"] for r in history], color=DECODER_COLOUR)
+    ax.set(xlabel="step", ylabel="training loss (nats/token)", title=title, ylim=(0, None))
     fig.tight_layout()
     return fig
 
