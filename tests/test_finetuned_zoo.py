@@ -44,14 +44,25 @@ ASR, ST = "w2v2-minilm-synth", "w2v2-minilm-en-de-synth"
 
 # ---------------------------------------------------------------- recipes
 @pytest.mark.parametrize("name", [ASR, ST])
-def test_recipe_is_a_finetune_command_line(name, tmp_path):
+def test_recipe_is_two_finetune_command_lines_the_second_from_the_first(name, tmp_path):
+    """Stage 1: frozen, cached encoder; stage 2: end to end on raw audio from stage 1's model/
+    folder. The same tensors stay frozen in both (pack() relies on it)."""
     recipe = finetuned.recipe_of(name)
-    settings = finetune.parse_args(recipe.finetune_args(tmp_path))
-    assert settings.encoder == "w2v2-synth-ctc" and settings.decoder == "minilm-l6"
-    assert settings.end_to_end and settings.freeze_feature_encoder
-    assert settings.freeze_word_embeddings and settings.init == "warm"
-    assert settings.target_column == {ASR: "text", ST: "text_de_ascii"}[name]
-    assert (settings.steps, settings.lr) == (recipe.steps, recipe.lr)
+    first, second = (
+        finetune.parse_args(recipe.stage_args(tmp_path, i)) for i in range(len(recipe.stages))
+    )
+    for settings, stage in zip((first, second), recipe.stages, strict=True):
+        assert settings.encoder == "w2v2-synth-ctc" and settings.decoder == "minilm-l6"
+        assert settings.freeze_word_embeddings and settings.init == "warm"
+        assert settings.target_column == {ASR: "text", ST: "text_de_ascii"}[name]
+        assert (settings.steps, settings.lr, settings.batch_size) == (
+            stage.steps,
+            stage.lr,
+            stage.batch_size,
+        )
+    assert first.end_to_end is False and first.init_from is None
+    assert second.end_to_end and second.freeze_feature_encoder
+    assert Path(second.init_from) == Path(first.output_dir) / "model"
     assert recipe.command == f"python tools/finetune_zoo.py {name}"
 
 

@@ -23,6 +23,11 @@ machine"; ``s2t_edu.training.distributed``).
 ``encoder-warm`` (encoder only), ``decoder-warm`` (decoder only) or ``random`` (the same
 architecture, every weight random). Cross-attention (and the projection) start random in every
 arm, unless the decoder checkpoint already has cross-attention.
+
+``--init-from DIR`` then replaces every weight with those of a saved composite (``DIR`` is the
+``model/`` folder an earlier run wrote): a second stage, e.g. a short end-to-end run after a
+long, cheap one on cached encoder frames. Only the weights carry over; the optimizer, schedule
+and step count start afresh, and resuming the second stage works as for any run.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from s2t_edu.data.collator import SpeechSeq2SeqCollator
 from s2t_edu.data.corpus import corpus_dir, load_corpus
 from s2t_edu.errors import S2TEduError
 from s2t_edu.labels import set_special_ids
-from s2t_edu.model import build_model
+from s2t_edu.model import build_model, load_speech_encoder_decoder
 from s2t_edu.pretrained.whisper import shorten_whisper_window, whisper_feature_extractor
 from s2t_edu.pretrained.zoo import resolve
 from s2t_edu.training.distributed import (
@@ -103,6 +108,7 @@ class Settings:
     encoder: str = "whisper-tiny.en"
     decoder: str = "minilm-l6"
     init: str = "warm"
+    init_from: str | None = None  # a saved composite whose weights the run starts from
     corpus: str = "course"
     corpus_seed: int = 0
     max_clips: int | None = None
@@ -213,6 +219,8 @@ def check_settings(settings: Settings) -> None:
         "--decoder": (settings.decoder, "minilm-l6"),
         "--target-column": (settings.target_column, "text"),
     }
+    if settings.init_from is not None:
+        names["--init-from"] = (settings.init_from, "runs/stage1/model")
     for flag, (value, example) in names.items():
         if not isinstance(value, str | os.PathLike) or not str(value).strip():
             raise S2TEduError(
@@ -254,6 +262,7 @@ RESUME_KEYS = (
     "encoder",
     "decoder",
     "init",
+    "init_from",
     "corpus",
     "corpus_seed",
     "max_clips",
@@ -299,6 +308,39 @@ def build_model_and_processors(
     return model, extractor, tokenizer
 
 
+def check_init_from(path) -> Path:
+    """``--init-from`` names a folder written by ``save_pretrained`` (config + safetensors)."""
+    folder = Path(path)
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise S2TEduError(
+            "--init-from must be a saved SpeechEncoderDecoderModel folder (config.json and "
+            "model.safetensors), such as the model/ folder an earlier run writes",
+            "point --init-from at OUTPUT_DIR/model of a finished run",
+            str(path),
+        )
+    return folder
+
+
+def load_weights_from(model, path) -> None:
+    """Copy every weight of the composite saved in ``path`` into ``model`` (same architecture).
+
+    Only the weights: the optimizer, schedule and step count of this run start afresh (a
+    second stage of training). A folder of another architecture is refused, naming the
+    tensors that do not fit, instead of leaving some weights as they were.
+    """
+    saved = load_speech_encoder_decoder(check_init_from(path)).state_dict()
+    ours = model.state_dict()
+    missing, unexpected = sorted(set(ours) - set(saved)), sorted(set(saved) - set(ours))
+    wrong = sorted(k for k in set(ours) & set(saved) if ours[k].shape != saved[k].shape)
+    if missing or unexpected or wrong:
+        raise S2TEduError(
+            "--init-from holds a model of another architecture than --encoder/--decoder build",
+            "use the same --encoder, --decoder (and --window) as the run that saved it",
+            f"{path}: missing {missing[:3]}, unexpected {unexpected[:3]}, other shape {wrong[:3]}",
+        )
+    model.load_state_dict(saved)
+
+
 def pick_device(name: str) -> torch.device:
     """``auto`` = CUDA if there is one, else CPU; an unknown or missing device is an error."""
     if name not in DEVICES:
@@ -317,26 +359,20 @@ def pick_device(name: str) -> torch.device:
 def datasets_for(settings: Settings, model, extractor, tokenizer):
     """``(splits, collator)``: cached encoder frames (frozen encoder) or audio (end to end)."""
     labels = SpeechSeq2SeqCollator(extractor, tokenizer, text_column=settings.target_column)
+    corpus = load_corpus(settings.corpus, settings.corpus_seed)
+    if settings.target_column not in corpus["train"].column_names:
+        texts = [c for c in corpus["train"].column_names if c.startswith("text")]
+        raise S2TEduError(
+            f"the {settings.corpus} corpus has no column {settings.target_column!r}",
+            f"use --target-column with one of {texts} (text: the transcript)",
+            settings.target_column,
+        )
     if settings.end_to_end:
-        corpus = load_corpus(settings.corpus, settings.corpus_seed)
-        if settings.target_column not in corpus["train"].column_names:
-            texts = [c for c in corpus["train"].column_names if c.startswith("text")]
-            raise S2TEduError(
-                f"the {settings.corpus} corpus has no column {settings.target_column!r}",
-                f"use --target-column with one of {texts} (text: the transcript)",
-                settings.target_column,
-            )
         if settings.max_clips:
             corpus = {
                 s: d.select(range(min(settings.max_clips, len(d)))) for s, d in corpus.items()
             }
         return corpus, labels
-    if settings.target_column != "text":
-        raise S2TEduError(
-            "the cached-encoder profile stores only the transcripts (the text column)",
-            "train end to end (--end-to-end) to learn another --target-column",
-            settings.target_column,
-        )
     directory = cached_encoder_outputs(
         model.encoder, extractor, settings.corpus, settings.corpus_seed, settings.max_clips
     )
@@ -525,6 +561,8 @@ def run(settings: Settings) -> dict:
     corpus_dir(settings.corpus, settings.corpus_seed)  # an unknown size fails now, not later
     for name in (settings.encoder, settings.decoder):
         resolve(name)  # and so does an unknown model name
+    if settings.init_from is not None:
+        check_init_from(settings.init_from)
     settings = settings.for_device(device)
     if not settings.steps and not settings.minutes:
         raise S2TEduError("no budget", "pass --steps N and/or --minutes M")
@@ -557,6 +595,8 @@ def _train(settings: Settings, out: Path, accelerator, device) -> dict:
     model, extractor, tokenizer = build_model_and_processors(
         settings.encoder, settings.decoder, settings.init, settings.window, settings.seed
     )
+    if settings.init_from is not None:  # a later stage: the weights an earlier run saved
+        load_weights_from(model, settings.init_from)
     if not settings.end_to_end:
         freeze_encoder(model)
     elif settings.freeze_feature_encoder:
@@ -772,6 +812,8 @@ HELP = {
     "encoder": "zoo name, directory or hub id",
     "decoder": "zoo name, directory or hub id",
     "init": "which parts start pretrained: warm (both), encoder-warm, decoder-warm, random",
+    "init_from": "then take every weight from this saved composite (the model/ folder of an "
+    "earlier run: a second stage); optimizer and schedule start afresh",
     "corpus": "tiny | course | large",
     "max_clips": "use the first N clips per split",
     "target_column": "corpus column the decoder learns to write (text: the transcript)",

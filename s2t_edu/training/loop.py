@@ -306,7 +306,11 @@ def transcribe(model, batch: dict, tokenizer, max_new_tokens: int = 32) -> list[
     if "encoder_outputs" in batch:  # cached frames: generate skips the encoder
         frames = BaseModelOutput(last_hidden_state=batch["encoder_outputs"][0])
         ids = model.generate(
-            encoder_outputs=frames, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1
+            encoder_outputs=frames,
+            attention_mask=batch.get("attention_mask"),  # clips of several lengths: the audio mask
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
         )
     else:
         inputs = batch.get("input_features", batch.get("input_values"))
