@@ -717,3 +717,135 @@ def test_w2v2_synth_ctc_is_about_25_times_smaller_than_wav2vec2_base():
     with torch.device("meta"):
         base = sum(p.numel() for p in Wav2Vec2Model(Wav2Vec2Config()).parameters())
     assert 22 < base / ours < 28
+
+
+# ---------------------------------------------------------------- issue 16: the page's examples
+def test_whisper_mel_bands_are_narrow_at_low_pitch_and_wide_at_high_pitch():
+    """02: Whisper's input_features hold "the energy of the sound in 80 frequency bands (on the
+    mel scale: narrow bands at low pitch, wide ones at high pitch)"."""
+    filters = np.asarray(WhisperFeatureExtractor().mel_filters)  # (frequency bins, mel bands)
+    assert filters.shape[1] == 80
+    widths = (filters > 0).sum(axis=0)  # how many FFT bins each band covers
+    centres = filters.argmax(axis=0)
+    assert (np.diff(centres) >= 0).all()  # bands in order of pitch
+    assert widths[:10].mean() * 4 < widths[-10:].mean()
+
+
+def test_whisper_input_features_are_on_a_log_scale():
+    """02: the log-mel spectrogram is "on a log scale": ten times the amplitude (a hundred times
+    the power) adds log10(100) = 2 before Whisper's scaling (x + 4) / 4, so 0.5 everywhere."""
+    rng = np.random.default_rng(0)
+    clip = (rng.normal(size=16_000) * 0.01).astype(np.float32)
+    extractor = WhisperFeatureExtractor()
+    quiet, loud = (
+        extractor(c, sampling_rate=16_000).input_features[0][:, :100] for c in (clip, 10 * clip)
+    )
+    np.testing.assert_allclose(loud - quiet, 0.5, atol=1e-3)
+
+
+def test_bert_cross_attention_reads_what_the_layers_self_attention_block_hands_on():
+    """02: the cross-attention's queries come from the decoder's hidden state at each token,
+    "in BERT, what the layer's self-attention block handed on" (BertLayer passes the output of
+    its `attention` block to `crossattention`)."""
+    model = _tiny_composite().eval()
+    layer = model.decoder.bert.encoder.layer[0]
+    seen = {}
+    handles = [
+        layer.attention.register_forward_hook(lambda m, a, out: seen.update(handed=out[0])),
+        layer.crossattention.self.register_forward_hook(
+            lambda m, args, kwargs, out: seen.update(read=args[0]), with_kwargs=True
+        ),
+    ]
+    try:
+        with torch.no_grad():
+            model(input_values=torch.randn(1, 4000), decoder_input_ids=torch.tensor([[1, 5, 6]]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert torch.equal(seen["handed"], seen["read"])
+
+
+def test_padded_frames_get_the_lowest_float_as_score_so_softmax_weighs_them_0():
+    """02 and s2t_edu/attention.py: "A padded frame gets the lowest float as its score, so
+    softmax gives it weight 0" (transformers' eager attention adds the mask it builds)."""
+    model = _tiny_composite().eval()
+    model.decoder.set_attn_implementation("eager")
+    module = model.decoder.bert.encoder.layer[0].crossattention.self
+    seen = {}
+
+    def keep(m, args, kwargs, out):
+        seen.update(mask=kwargs["attention_mask"], weights=out[1])
+
+    handle = module.register_forward_hook(keep, with_kwargs=True)
+    sample_mask = torch.tensor([[1] * 4000, [1] * 2500 + [0] * 1500])
+    try:
+        with torch.no_grad():
+            model(
+                input_values=torch.randn(2, 4000) * sample_mask,
+                attention_mask=sample_mask,
+                decoder_input_ids=torch.tensor([[1, 5], [1, 6]]),
+            )
+    finally:
+        handle.remove()
+    frames = s2t_edu.encoder_attention_mask(model.config.encoder, sample_mask)
+    lowest = torch.finfo(torch.float32).min
+    assert (seen["mask"][1, 0, 0][frames[1] == 0] == lowest).all()
+    assert (seen["mask"][1, 0, 0][frames[1] == 1] == 0).all()
+    assert (seen["weights"][1][..., frames[1] == 0] == 0).all()
+
+
+def test_a_wav2vec2_processor_without_sampling_rate_assumes_its_own_rate_and_warns():
+    """06: the page's `processor(audio, return_tensors="pt")` passes no sampling_rate: "the
+    processor then assumes the audio is at its own rate, and transformers logs a warning
+    recommending the argument"."""
+    from transformers import Wav2Vec2Processor
+
+    from s2t_edu.teaching.failure_modes import attempt
+
+    processor = Wav2Vec2Processor(
+        Wav2Vec2FeatureExtractor(), AutoTokenizer.from_pretrained(resolve("minilm-l6"))
+    )
+    audio = np.random.default_rng(0).normal(size=8000).astype(np.float32)
+    without = attempt(processor, audio, return_tensors="pt")
+    assert any("recommended to pass the `sampling_rate`" in line for line in without.log)
+    with_rate = processor(audio, sampling_rate=16_000, return_tensors="pt").input_values
+    assert torch.equal(without.value.input_values, with_rate)
+    with pytest.raises(ValueError, match="sampling rate"):
+        processor(audio, sampling_rate=8_000, return_tensors="pt")
+
+
+def test_generate_defaults_to_greedy_search_and_20_new_tokens():
+    """06: for settings the checkpoint leaves unset, generate uses transformers' defaults: one
+    beam and no sampling ("generate is greedy search"), and "without [max_new_tokens] generate
+    stops after transformers' default of 20 new tokens" (max_length 20, counted from the start
+    token when it is the default)."""
+    defaults = GenerationConfig._get_default_generation_params()
+    assert (defaults["num_beams"], defaults["do_sample"], defaults["max_length"]) == (1, False, 20)
+    model = _tiny_composite()
+    unset = model.generation_config
+    assert unset.max_new_tokens is None and unset.max_length is None and unset.num_beams is None
+    torch.manual_seed(0)
+    inputs = torch.randn(1, 4000)
+    eos = unset.eos_token_id
+    with pytest.warns(UserWarning, match="model-agnostic default `max_length`"):
+        ids = model.generate(inputs, bad_words_ids=[[eos]])  # never stops by itself
+        plain = model.generate(inputs)  # nothing set: the defaults
+    assert ids.shape[1] == 21  # the start token and 20 new ones
+    assert plain.tolist() == s2t_edu.greedy_decode(model, inputs, max_new_tokens=20).tolist()
+
+
+def test_minilm_tokenizer_strips_accents_so_german_targets_spell_umlauts_out():
+    """06: "MiniLM's tokenizer is uncased and strips accents: "grün" becomes gr ##un", so the
+    translation targets write ue, oe, ae, ss."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm-l6"))
+    assert tokenizer.tokenize("grün") == tokenizer.tokenize("grun") == ["gr", "##un"]
+    assert tokenizer.tokenize("Grün") == tokenizer.tokenize("grün")
+    assert tokenizer.decode(tokenizer("grün").input_ids, skip_special_tokens=True) == "grun"
+
+
+def test_the_unseen_voice_speaks_faster_than_every_training_voice():
+    """06, exercise 5: "The unseen voice speaks faster, so the same words come earlier and the
+    clip is shorter" (espeak's rate is words per minute)."""
+    corpus = s2t_edu.data.load_corpus("tiny")
+    assert min(corpus["test_unseen_voice"]["rate"]) > max(corpus["train"]["rate"])
+    assert sum(corpus["test_unseen_voice"]["duration"]) < sum(corpus["test"]["duration"])
