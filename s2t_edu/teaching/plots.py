@@ -196,7 +196,9 @@ def plot_speech_inputs(
             input_values,
             ENCODER_COLOUR,
             "wav2vec2's input_values: the same samples, normalised "
-            f"(mean {input_values.mean().item():.2f}, std {input_values.std().item():.2f})",
+            # + 0.0 turns a rounded -0.0 into 0.0
+            f"(mean {round(input_values.mean().item(), 2) + 0.0:.2f}, "
+            f"std {input_values.std().item():.2f})",
         ),
     ):
         times = torch.arange(len(samples)) / sampling_rate
