@@ -1,6 +1,6 @@
 """The Jupyter Book site: builds offline with warnings as errors, needs no CDN, and works in a
-real browser (headless Chromium): math typeset, images loaded, no console errors, sidebar and
-search working. Screenshots of every page land in book/_build/screenshots/ for a human look.
+real browser (headless Chromium): math typeset, images loaded, audio playable with the clip's
+length, no console errors, sidebar and search working. Screenshots of every page land in book/_build/screenshots/ for a human look.
 """
 
 import functools
@@ -189,3 +189,47 @@ def test_search_finds_a_library_function(browser, server):
     assert any("API reference" in r or "shift_tokens_right" in r for r in results), results
     page.close()
     assert not problems, problems
+
+
+# Chapters that let the reader hear clips of the `tiny` corpus, in the order their pages embed
+# them (IPython.display.Audio: a WAV inside the page, so it plays offline).
+AUDIO_CLIPS = {
+    "notebooks/02_inside_the_forward_pass.html": [("test", 0), ("test_unseen_voice", 0)],
+    "notebooks/03_decoding.html": [("test", 5), ("test", 2)],
+    "notebooks/06_inference_and_evaluation.html": [("test", 0)],
+}
+
+PLAY_AUDIO = """async (index) => {
+  const audio = document.querySelectorAll('audio')[index];
+  if (audio.readyState < 1) {
+    await new Promise((loaded, failed) => {
+      audio.addEventListener('loadedmetadata', loaded, {once: true});
+      audio.addEventListener('error', failed, {once: true});
+      audio.load();
+    });
+  }
+  audio.muted = true;  // a muted clip may play without a click (Chromium's autoplay policy)
+  await audio.play();
+  await new Promise(done => setTimeout(done, 300));
+  audio.pause();
+  return {duration: audio.duration, playedUntil: audio.currentTime, error: audio.error,
+          canPlayWav: audio.canPlayType('audio/wav')};
+}"""
+
+
+@pytest.mark.parametrize("page_path", AUDIO_CLIPS)
+def test_chapter_audio_plays_offline_with_the_clips_length(browser, server, page_path):
+    from s2t_edu.data import load_corpus
+
+    corpus = load_corpus("tiny")
+    page, problems = _open(browser, f"{server}/{page_path}")
+    clips = AUDIO_CLIPS[page_path]
+    assert page.locator("audio").count() == len(clips)
+    for index, (split, row) in enumerate(clips):
+        samples = len(corpus[split][row]["audio"]["array"])
+        state = page.evaluate(PLAY_AUDIO, index)
+        assert state["error"] is None and state["canPlayWav"], (page_path, index, state)
+        assert state["duration"] == pytest.approx(samples / 16_000, abs=1e-3), (page_path, index)
+        assert state["playedUntil"] > 0, f"{page_path}: audio {index} did not play"
+    page.close()
+    assert not problems, f"{page_path}: {problems}"
