@@ -103,6 +103,9 @@ def test_one_module_per_decoder_layer(models):
         modules = cross_attention_modules(model)
         assert len(modules) == layers
         assert all(projections(m).heads == 2 for m in modules)
+        # the score is query . key / sqrt(head size) in every family (02 says so)
+        width = model.config.decoder.hidden_size
+        assert all(m.scaling == pytest.approx((width / 2) ** -0.5) for m in modules)
 
 
 @settings(max_examples=30, deadline=None)
