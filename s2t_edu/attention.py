@@ -39,6 +39,8 @@ class Projections:
     value: Callable[[torch.Tensor], torch.Tensor]  # encoder frames -> values
     output: Callable[[torch.Tensor], torch.Tensor]  # merged heads -> the module's output
     heads: int
+    token_width: int  # the width of the decoder states it reads
+    frame_width: int  # the width of the frames it reads
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ def cross_attention(module, decoder_states, encoder_states, frame_mask=None) -> 
     ``frame_mask`` (batch, frames): 1 for real audio, 0 for padding (``s2t_edu.encode`` makes it).
     """
     maps = projections(module)
+    check_states(maps, decoder_states, encoder_states)
     queries = split_heads(maps.query(decoder_states), maps.heads)  # what each token looks for
     keys = split_heads(maps.key(encoder_states), maps.heads)  # what each frame is found by
     values = split_heads(maps.value(encoder_states), maps.heads)  # what each frame hands over
@@ -86,7 +89,13 @@ def projections(module) -> Projections:
     """The query, key, value and output maps of a BERT-, GPT-2- or BART-style module."""
     if all(hasattr(module, name) for name in ("query", "key", "value")):  # BertCrossAttention
         return Projections(
-            module.query, module.key, module.value, nn.Identity(), module.num_attention_heads
+            module.query,
+            module.key,
+            module.value,
+            nn.Identity(),
+            module.num_attention_heads,
+            module.query.in_features,
+            module.key.in_features,
         )
     if hasattr(module, "q_attn"):  # GPT2Attention(is_cross_attention=True)
         width = module.embed_dim  # c_attn gives keys and values side by side
@@ -97,16 +106,46 @@ def projections(module) -> Projections:
         def value(frames):
             return module.c_attn(frames)[..., width:]
 
-        return Projections(module.q_attn, key, value, module.c_proj, module.num_heads)
+        # GPT-2's Conv1D stores its weight as (in, out), the transpose of nn.Linear's
+        in_widths = module.q_attn.weight.shape[0], module.c_attn.weight.shape[0]
+        return Projections(module.q_attn, key, value, module.c_proj, module.num_heads, *in_widths)
     if all(hasattr(module, name) for name in ("q_proj", "k_proj", "v_proj", "out_proj")):
         return Projections(
-            module.q_proj, module.k_proj, module.v_proj, module.out_proj, module.num_heads
+            module.q_proj,
+            module.k_proj,
+            module.v_proj,
+            module.out_proj,
+            module.num_heads,
+            module.q_proj.in_features,
+            module.k_proj.in_features,
         )
     raise S2TEduError(
         "not a cross-attention module this function knows",
         "pass cross_attention_modules(model)[layer] (BERT, RoBERTa, GPT-2, BART-style decoders)",
         type(module).__name__,
     )
+
+
+def check_states(maps: Projections, decoder_states, encoder_states) -> None:
+    """(batch, tokens, width) decoder states and (batch, frames, width) frames the module fits."""
+    for name, states, width, shape in (
+        ("decoder_states", decoder_states, maps.token_width, "(batch, tokens, width)"),
+        ("encoder_states", encoder_states, maps.frame_width, "(batch, frames, width)"),
+    ):
+        if not isinstance(states, torch.Tensor) or states.dim() != 3 or states.shape[-1] != width:
+            seen = tuple(states.shape) if isinstance(states, torch.Tensor) else type(states)
+            raise S2TEduError(
+                f"{name} must be a {shape} tensor of width {width} for this module",
+                "pass the decoder states the module received and the projected encoder frames "
+                "(recorded_cross_attention and s2t_edu.encode give both)",
+                seen,
+            )
+    if decoder_states.shape[0] != encoder_states.shape[0]:
+        raise S2TEduError(
+            "decoder_states and encoder_states must hold the same number of clips",
+            "pass both for the same batch",
+            f"{decoder_states.shape[0]} and {encoder_states.shape[0]}",
+        )
 
 
 def check_frame_mask(frame_mask, encoder_states) -> torch.Tensor:
@@ -156,7 +195,14 @@ class RecordedCrossAttention:
 def recorded_cross_attention(model, layer: int = 0, **model_inputs) -> RecordedCrossAttention:
     """Run ``model(**model_inputs)`` once (eager attention, no cache) and keep the inputs and
     outputs of the decoder's cross-attention module in ``layer``."""
-    module = cross_attention_modules(model)[layer]
+    modules = cross_attention_modules(model)
+    if not isinstance(layer, int) or not -len(modules) <= layer < len(modules):
+        raise S2TEduError(
+            f"the decoder has {len(modules)} cross-attention layers",
+            f"pass a layer from 0 to {len(modules) - 1} (or -1 for the last)",
+            repr(layer),
+        )
+    module = modules[layer]
     seen = {}
 
     def keep(_module, args, kwargs, output):

@@ -149,3 +149,37 @@ def test_a_mask_of_the_wrong_shape_is_refused(models):
 def test_a_module_that_is_not_attention_is_refused():
     with pytest.raises(S2TEduError, match="not a cross-attention module"):
         projections(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize(
+    "decoder_states,encoder_states,match",
+    [
+        (torch.randn(1, 2, 39), torch.randn(1, 5, 40), "decoder_states must be a"),
+        (torch.randn(2, 40), torch.randn(1, 5, 40), "decoder_states must be a"),
+        (torch.randn(1, 2, 40), torch.randn(1, 5, 32), "encoder_states must be a"),
+        ([[0.0] * 40], torch.randn(1, 5, 40), "decoder_states must be a"),
+        (torch.randn(2, 2, 40), torch.randn(1, 5, 40), "the same number of clips"),
+    ],
+)
+def test_states_that_do_not_fit_the_module_are_refused(
+    models, decoder_states, encoder_states, match
+):
+    module = cross_attention_modules(models("bert"))[0]
+    with pytest.raises(S2TEduError, match=match):
+        cross_attention(module, decoder_states, encoder_states)
+
+
+@pytest.mark.parametrize("layer", [2, -3, "0"])
+def test_a_layer_the_decoder_does_not_have_is_refused(models, layer):
+    audio, mask, labels = _inputs()
+    with pytest.raises(S2TEduError, match="the decoder has 2 cross-attention layers"):
+        recorded_cross_attention(
+            models("bert"), layer, input_values=audio, decoder_input_ids=labels.clamp(min=0)
+        )
+
+
+def test_a_decoder_without_cross_attention_is_refused():
+    model = build_model(encoder_configs()[ENCODER], decoder_configs()["bert"])
+    model.decoder.bert.encoder.layer = torch.nn.ModuleList()  # no layers, so no cross-attention
+    with pytest.raises(S2TEduError, match="this decoder has no cross-attention"):
+        cross_attention_modules(model)
