@@ -3,7 +3,7 @@
 Each public function re-does one step of Hugging Face's ``SpeechEncoderDecoderModel`` and is
 tested to give the same numbers (see tests/). Read them in this order:
 
-config -> frames -> projection -> labels -> loss -> forward -> doctor -> decoding/
+config -> frames -> projection -> attention -> labels -> loss -> forward -> doctor -> decoding/
 """
 
 from s2t_edu.config import compose_config, config_changes
