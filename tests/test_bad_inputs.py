@@ -30,6 +30,12 @@ from transformers import AutoTokenizer, Wav2Vec2FeatureExtractor, WhisperFeature
 import s2t_edu
 from s2t_edu import S2TEduError
 from s2t_edu import decoding as dec
+from s2t_edu.attention import (
+    cross_attention,
+    cross_attention_modules,
+    projections,
+    recorded_cross_attention,
+)
 from s2t_edu.data import audio as audio_module
 from s2t_edu.data import collator as collator_module
 from s2t_edu.data import corpus
@@ -394,6 +400,11 @@ TABLE = [
     Row("training", "make_schedule", "negative warm-up", lambda c: loop.make_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), -5, 10), "warmup_steps must be a whole number >= 0"),
     Row("training", "train", "steps -1", lambda c: loop.train(c.model, [], c.collator, c.tokenizer, steps=-1), "the number of steps must be a whole number >= 1"),
     Row("training", "train", "lr NaN", lambda c: loop.train(c.model, [], c.collator, c.tokenizer, steps=2, lr=math.nan), "the learning rate must be a number > 0"),
+    # ------------------------------------------------------------------ attention (by hand)
+    Row("attention", "cross_attention", "decoder states of another width", lambda c: cross_attention(cross_attention_modules(c.model)[0], torch.randn(1, 2, BERT.hidden_size - 1), torch.randn(1, 5, BERT.hidden_size)), "decoder_states must be a"),
+    Row("attention", "cross_attention", "a frame mask of the wrong length", lambda c: cross_attention(cross_attention_modules(c.model)[0], torch.randn(1, 2, BERT.hidden_size), torch.randn(1, 5, BERT.hidden_size), torch.ones(1, 4, dtype=torch.long)), "one entry per encoder frame"),
+    Row("attention", "projections", "a module that is not attention", lambda c: projections(torch.nn.Linear(2, 2)), "not a cross-attention module"),
+    Row("attention", "recorded_cross_attention", "a layer the decoder does not have", lambda c: recorded_cross_attention(c.model, 7, input_values=AUDIO, decoder_input_ids=LABELS.clamp(min=0)), "cross-attention layers"),
     # ------------------------------------------------------------------ exercises
     Row("exercises", "check_concept", "a key no question has", lambda c: check_concept("nope", "a"), "no concept question has this key"),
     Row("exercises", "check_concept", "None as the key", lambda c: check_concept(None, "a"), "no concept question has this key"),
@@ -403,7 +414,7 @@ TABLE = [
 AREAS = (
     "config", "frames", "projection", "labels", "loss", "forward", "inputs", "model", "metrics",
     "show", "decoding", "processors", "data", "collator", "corpus", "zoo", "training",
-    "exercises",
+    "attention", "exercises",
 )  # fmt: skip
 
 
