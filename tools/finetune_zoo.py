@@ -126,8 +126,8 @@ def stage_record(recipe, index: int, work: Path, final: dict) -> dict:
             "min": min(load, default=None),
             "max": max(load, default=None),
         },
-        "loss_first_20_steps": round(sum(r["loss"] for r in history[:20]) / 20, 4),
-        "loss_last_20_steps": round(sum(r["loss"] for r in history[-20:]) / 20, 4),
+        "loss_first_20_steps": round(sum(r["loss"] for r in history[:20]) / len(history[:20]), 4),
+        "loss_last_20_steps": round(sum(r["loss"] for r in history[-20:]) / len(history[-20:]), 4),
         "validation": [
             {"step": r["step"], "wer": round(r["wer"], 4)} for r in history if "wer" in r
         ],
