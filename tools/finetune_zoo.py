@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,12 @@ def git_description() -> str:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
+        # the entry's own folder is left out: the tool has just written the weights there
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "s2t_edu"], cwd=ROOT, capture_output=True, text=True
+            ["git", "status", "--porcelain", "s2t_edu", ":(exclude)s2t_edu/pretrained/checkpoints"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
@@ -82,23 +87,41 @@ class LoadSampler:
 TOOL_RUNS = "zoo_tool_runs.json"  # per stage folder: wall time and load of each invocation
 
 
+def latest_step(out: Path) -> int:
+    """The step of the stage's newest checkpoint (0 before the first one)."""
+    latest = out / "checkpoints" / "LATEST"
+    return int(latest.read_text().strip().split("-")[-1]) if latest.is_file() else 0
+
+
 def train_stages(recipe: finetuned.Recipe, work: Path) -> list[dict]:
     """Train every stage (resuming where a run stopped); the CLI's final metrics of each.
-    Each invocation that trains a stage appends its wall time and load samples to the stage
-    folder's ``zoo_tool_runs.json``."""
+    Each invocation that trains a stage appends its wall time, load samples and the step it
+    started from to the stage folder's ``zoo_tool_runs.json``, also when it is stopped
+    (Ctrl-C or SIGTERM; a SIGKILL or a power cut leaves no record)."""
     finals = []
     for index in range(len(recipe.stages)):
         out = recipe.stage_dir(work, index)
         done = (out / "final_metrics.json").is_file() and (out / "model").is_dir()
-        started = time.perf_counter()
-        with LoadSampler() as load:
-            finals.append(finetuned.train_stage(recipe, work, index))
         if done:  # read back, not trained: nothing to add
             print(f"{out} already holds the finished stage: not training again", file=sys.stderr)
+            finals.append(finetuned.train_stage(recipe, work, index))
             continue
-        runs = json.loads((out / TOOL_RUNS).read_text()) if (out / TOOL_RUNS).is_file() else []
-        runs.append({"wall_seconds": round(time.perf_counter() - started, 1), "load": load.samples})
-        (out / TOOL_RUNS).write_text(json.dumps(runs))
+        started, from_step, finished = time.perf_counter(), latest_step(out), False
+        try:
+            with LoadSampler() as load:
+                finals.append(finetuned.train_stage(recipe, work, index))
+            finished = True
+        finally:
+            runs = json.loads((out / TOOL_RUNS).read_text()) if (out / TOOL_RUNS).is_file() else []
+            runs.append(
+                {
+                    "wall_seconds": round(time.perf_counter() - started, 1),
+                    "load": load.samples,
+                    "started_at_step": from_step,
+                    "finished": finished,
+                }
+            )
+            (out / TOOL_RUNS).write_text(json.dumps(runs))
     return finals
 
 
@@ -121,6 +144,9 @@ def stage_record(recipe, index: int, work: Path, final: dict) -> dict:
         "train_wall_seconds": final["elapsed"],
         "seconds_per_step": round(final["elapsed"] / max(steps, 1), 3),
         "stage_wall_seconds": round(sum(run["wall_seconds"] for run in runs), 1),
+        "recorded_runs": len(runs),
+        # steps trained by runs that left no record (before this tool recorded stopped runs)
+        "unrecorded_steps": min((run.get("started_at_step", 0) for run in runs), default=steps),
         "load_average": {
             "mean": round(sum(load) / len(load), 2) if load else None,
             "min": min(load, default=None),
@@ -190,6 +216,21 @@ WHY_TWO_STAGES = (
 )
 
 
+def wall_sentence(stage: dict) -> str:
+    """How long the tool's runs of a stage took, and what that figure leaves out."""
+    what = ("computing the cached frames, " if not stage["end_to_end"] else "") + (
+        "validation and the final scoring"
+    )
+    wall = f"{stage['stage_wall_seconds']:.0f} s wall with {what}"
+    unrecorded = stage.get("unrecorded_steps", 0)
+    if unrecorded:
+        wall += (
+            f", counted from step {unrecorded} on (the runs that trained steps 1-{unrecorded} "
+            "were stopped before they could record their wall time)"
+        )
+    return wall
+
+
 def card(rec: dict) -> str:
     """The model card: what it is, how it was made, how good it is, and the licence."""
     what = {
@@ -231,9 +272,7 @@ def card(rec: dict) -> str:
             f"{stage['peak_lr']}, warm-up {stage['warmup_steps']} steps, then linear decay "
             "(the CLI's schedule), AdamW, gradient norm clipped at 1.0",
             f"   - {stage['train_wall_seconds']:.0f} s of training ({stage['seconds_per_step']} "
-            f"s/step); {stage['stage_wall_seconds']:.0f} s for the whole stage (with "
-            + ("computing the cached frames, " if not stage["end_to_end"] else "")
-            + f"validation and the final scoring); load average {load['mean']} "
+            f"s/step); {wall_sentence(stage)}; load average {load['mean']} "
             f"(min {load['min']}, max {load['max']}) on the 2-core machine, shared with other work",
             f"   - training loss {stage['loss_first_20_steps']} -> {stage['loss_last_20_steps']} "
             "nats/token (mean of the first and last 20 steps); validation WER "
@@ -242,8 +281,7 @@ def card(rec: dict) -> str:
     lines += [
         "",
         f"- data: {rec['corpus']}; target column `{rec['target_column']}`",
-        f"- in all {rec['train_wall_seconds']:.0f} s of training, {rec['wall_seconds']:.0f} s "
-        "wall for both stages",
+        f"- in all {rec['train_wall_seconds']:.0f} s of training (the CLI's clock, across resumes)",
         f"- torch {rec['torch']}, transformers {rec['transformers']}, git {rec['git']}, "
         f"{rec['date']}",
         "",
@@ -321,6 +359,8 @@ def main(argv=None) -> int:
         (path.parent / "README.md").write_text(card(rec))
         return 0
     work = Path(args.work_dir or cache_root() / "zoo-runs" / f"{recipe.name}-stages")
+    # a SIGTERM (kill, a closing session) unwinds like Ctrl-C, so the stopped run is recorded
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     finals = train_stages(recipe, work)
     if args.train_only:

@@ -124,7 +124,9 @@ class Recipe:
         return f"python tools/finetune_zoo.py {self.name}"
 
 
-def two_stages(decoder_steps: int, end_to_end_steps: int) -> tuple[Stage, Stage]:
+def two_stages(
+    decoder_steps: int, end_to_end_steps: int, end_to_end_lr: float = 1e-4
+) -> tuple[Stage, Stage]:
     """The recipe both entries follow (why: the model cards).
 
     1. ``cached-frames``: the encoder (``w2v2-synth-ctc``, already trained on this corpus) frozen
@@ -134,18 +136,21 @@ def two_stages(decoder_steps: int, end_to_end_steps: int) -> tuple[Stage, Stage]
        ~0.65 s for 16 clips against ~0.9 s for 8), so many of them, in batches of 16.
     2. ``end-to-end``: from stage 1's weights, the whole model but the conv feature encoder
        trains on raw 16 kHz ``input_values``, as the page's training example does, with a
-       lower learning rate, so the encoder adapts to what the decoder needs.
+       lower learning rate, so the encoder adapts to what the decoder needs. How much lower
+       is the entry's choice, made on validation WER (its model card says what was measured).
     """
     return (
         Stage("cached-frames", False, decoder_steps, 1e-3, 16, 100, eval_every=500),
-        Stage("end-to-end", True, end_to_end_steps, 1e-4, 8, 30, eval_every=100),
+        Stage("end-to-end", True, end_to_end_steps, end_to_end_lr, 8, 30, eval_every=100),
     )
 
 
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
-        Recipe("w2v2-minilm-synth", "transcribe", "text", two_stages(3200, 300)),
+        # Recognition: stage 2 at lr 1e-4 raised validation WER from 3.2% (end of stage 1) to
+        # 3.6% (test: 4.2% -> 5.2%), so its encoder only fine-tunes gently, at 2e-5.
+        Recipe("w2v2-minilm-synth", "transcribe", "text", two_stages(3200, 300, 2e-5)),
         Recipe("w2v2-minilm-en-de-synth", "translate", "text_de_ascii", two_stages(3200, 300)),
     )
 }
