@@ -35,8 +35,9 @@ def shorten_whisper_window(model, seconds: float):
     ``model``: a WhisperEncoder, or any model whose ``get_encoder()`` is one (Whisper, a
     SpeechEncoderDecoderModel); changed in place, config included, so it saves and reloads.
     """
-    encoder = model if isinstance(model, WhisperEncoder) else getattr(model, "get_encoder", None)
-    encoder = encoder() if callable(encoder) else encoder
+    encoder = model
+    if not isinstance(model, WhisperEncoder) and callable(getattr(model, "get_encoder", None)):
+        encoder = model.get_encoder()  # Whisper or a SpeechEncoderDecoderModel around one
     if not isinstance(encoder, WhisperEncoder):
         raise S2TEduError(
             "shorten_whisper_window needs a Whisper encoder",
