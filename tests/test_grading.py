@@ -259,7 +259,8 @@ def make_grade(the_class, build):
 
 
 def solution_lines(path: Path) -> set[str]:
-    """Lines written between the solution markers, minus lines that also appear elsewhere."""
+    """Lines written between the solution markers, minus lines that also appear elsewhere and
+    lines with no letter or digit (a lone ``]`` closing a list gives nothing away)."""
     inside, outside, active = set(), set(), False
     for cell in nbformat.read(path, as_version=4).cells:
         for line in cell.source.splitlines():
@@ -268,7 +269,7 @@ def solution_lines(path: Path) -> set[str]:
                 active = True
             elif "### END SOLUTION" in stripped:
                 active = False
-            elif stripped:
+            elif any(character.isalnum() for character in stripped):
                 (inside if active else outside).add(stripped)
     return inside - outside
 

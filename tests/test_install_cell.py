@@ -297,3 +297,22 @@ def test_notebook_pages_get_binder_and_colab_buttons(tmp_path, monkeypatch):
         assert install_cell.TEMPLATE.splitlines()[0].lstrip("# ") not in page, name
     intro = (html / "book" / "intro.html").read_text()
     assert "mybinder.org" not in intro and "colab.research.google.com" not in intro
+
+
+def test_re_executing_a_notebook_keeps_the_install_cell_findable():
+    """tools/notebooks.py renumbers cell ids for clean diffs; the install cell keeps its own id
+    (a re-executed notebook once lost it, and every check above failed)."""
+    assert notebook_tool.INSTALL_CELL_ID == install_cell.CELL_ID
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# t", id="title"),
+        nbformat.v4.new_code_cell(
+            install_cell.install_cell_source(),
+            id=install_cell.CELL_ID,
+            metadata={"tags": list(install_cell.CELL_TAGS)},
+        ),
+        nbformat.v4.new_code_cell("1", id="random-id"),
+    ]
+    notebook_tool.normalise(notebook)
+    assert [c.id for c in notebook.cells] == ["cell-000", install_cell.CELL_ID, "cell-002"]
+    assert install_cell.is_current_install_cell(install_cell.first_code_cell(notebook))

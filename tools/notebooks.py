@@ -57,6 +57,9 @@ def stale_reason(path: Path) -> str | None:
     return None
 
 
+INSTALL_CELL_ID = "install-s2t-edu"  # the same as tools/install_cell.py's CELL_ID (tested)
+
+
 def normalise(notebook) -> None:
     """Drop what changes from run to run but means nothing: timings, random ids, widget state."""
     notebook.metadata = {
@@ -65,7 +68,8 @@ def normalise(notebook) -> None:
         **({"s2t_edu": notebook.metadata["s2t_edu"]} if "s2t_edu" in notebook.metadata else {}),
     }
     for index, cell in enumerate(notebook.cells):
-        cell.id = f"cell-{index:03d}"
+        if cell.get("id") != INSTALL_CELL_ID:  # tools/install_cell.py finds its cell by this id
+            cell.id = f"cell-{index:03d}"
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
 
