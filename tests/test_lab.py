@@ -25,6 +25,7 @@ import nbformat
 import pytest
 from chromium import chromium_browser
 from lab_session import ROOT, clear_and_run_all, open_notebook, running_lab
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from s2t_edu.teaching import widgets
 
@@ -211,11 +212,34 @@ def test_chapter_1_runs_in_jupyterlab(browser, course_lab):
 
 @pytest.mark.slow
 def test_chapter_2_length_calculator_reacts_to_its_slider(browser, course_lab):
-    url = f"{course_lab.url}/lab/tree/{CHAPTER_2.name}?token={course_lab.token}"
+    # ?reset: a fresh workspace, as a learner who opens chapter 2 gets. Without it the lab
+    # restores chapter 1's tab from the test above (its kernel still running), and there the
+    # calculator's widget output was not drawn at all (2 of 3 runs: not understood yet).
+    url = f"{course_lab.url}/lab/tree/{CHAPTER_2.name}?reset&token={course_lab.token}"
     page, problems = open_notebook(browser, url)
     state = clear_and_run_all(page)
     _check_ran_cleanly(page, state, CHAPTER_2)
     calculator = page.locator(".widget-vbox", has=page.locator(".widget-slider")).first
+    # The widget view is drawn after the kernel went idle, from its comm messages: on a busy
+    # 2-core CI machine that once took more than Playwright's default 30 s.
+    try:
+        calculator.wait_for(timeout=120_000)
+    except PlaywrightTimeout:
+        widget_texts = page.locator(".jp-OutputArea-output").all_inner_texts()
+        shown = [t[:200] for t in widget_texts if "widget" in t.lower()]
+        mimes = [sorted(o.get("data", {})) for outs in state["outputs"] for o in outs]
+        debug = page.evaluate(
+            """() => ({panels: document.querySelectorAll('.jp-NotebookPanel').length,
+                      title: window.jupyterapp.shell.currentWidget?.title?.label,
+                      sliders: document.querySelectorAll('.widget-slider').length,
+                      views: document.querySelectorAll('.jupyter-widgets').length,
+                      widgetOutputs: document.querySelectorAll(
+                        '[data-mime-type="application/vnd.jupyter.widget-view+json"]').length})"""
+        )
+        raise AssertionError(
+            f"the calculator was never drawn; widget outputs: {shown}; {debug}; "
+            f"widget mimes in the model: {[m for m in mimes if any('widget' in x for x in m)]}"
+        ) from None
     calculator.scroll_into_view_if_needed()
     report = calculator.locator(".widget-output")
     before = report.inner_text()
