@@ -288,3 +288,30 @@ def test_cross_attention_in_seconds_covers_the_clip_in_german_order(test_clips):
     assert found.tokens[-1] == "[SEP]"
     german = processor.tokenizer.convert_tokens_to_string(found.tokens[:-1])
     assert german == row["text_de_ascii"]
+
+
+# ---------------------------------------------------------------- the tool's records
+def _zoo_tool():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "finetune_zoo.py"
+    spec = importlib.util.spec_from_file_location("finetune_zoo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_stopped_run_records_the_step_it_started_from(tmp_path):
+    """The card's wall time says which steps it leaves out: the tool reads the stage's newest
+    checkpoint the way the CLI does (``LATEST`` naming a complete ``step-N`` folder)."""
+    tool = _zoo_tool()
+    assert tool.latest_step(tmp_path) == 0
+    checkpoint = tmp_path / "checkpoints" / "step-000300"
+    checkpoint.mkdir(parents=True)
+    (tmp_path / "checkpoints" / "LATEST").write_text("step-000300\n")
+    assert tool.latest_step(tmp_path) == 0  # no state.pt yet: an interrupted save
+    (checkpoint / "state.pt").write_bytes(b"")
+    assert tool.latest_step(tmp_path) == 300
+    stage = {"stage_wall_seconds": 117.2, "end_to_end": False, "unrecorded_steps": 3100}
+    assert "counted from step 3100 on" in tool.wall_sentence(stage)
+    assert "counted from" not in tool.wall_sentence(stage | {"unrecorded_steps": 0})

@@ -88,9 +88,11 @@ TOOL_RUNS = "zoo_tool_runs.json"  # per stage folder: wall time and load of each
 
 
 def latest_step(out: Path) -> int:
-    """The step of the stage's newest checkpoint (0 before the first one)."""
-    latest = out / "checkpoints" / "LATEST"
-    return int(latest.read_text().strip().split("-")[-1]) if latest.is_file() else 0
+    """The step of the stage's newest checkpoint, ``step-NNNNNN`` (0 before the first one)."""
+    from s2t_edu.training.finetune import latest_checkpoint
+
+    checkpoint = latest_checkpoint(out)
+    return int(checkpoint.name.removeprefix("step-")) if checkpoint else 0
 
 
 def train_stages(recipe: finetuned.Recipe, work: Path) -> list[dict]:

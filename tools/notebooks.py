@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from install_cell import CELL_ID as INSTALL_CELL_ID  # tools/: kept when ids are renumbered
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,9 +56,6 @@ def stale_reason(path: Path) -> str | None:
     if stamp.get("library_sha") != library_sha():
         return "s2t_edu changed since it was executed"
     return None
-
-
-INSTALL_CELL_ID = "install-s2t-edu"  # the same as tools/install_cell.py's CELL_ID (tested)
 
 
 def normalise(notebook) -> None:
